@@ -1,0 +1,297 @@
+// Package admission holds the write-time hooks that need cluster state:
+// the Service ClusterIP and NodePort allocator.
+package admission
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/mizzen-dev/mizzen/internal/apiserver/registry"
+)
+
+// PortRange is an inclusive range of node ports.
+type PortRange struct{ Min, Max int }
+
+// Services allocates ClusterIPs from the service CIDR and node ports from
+// the node port range, refusing conflicts.
+type Services struct {
+	cidr  netip.Prefix
+	ports PortRange
+
+	// mu guards ips and nodePorts.
+	mu        sync.Mutex
+	ips       map[netip.Addr]string // allocated IP → namespace/name
+	nodePorts map[int]string        // "proto/port" owners by port number and protocol
+}
+
+// NewServices returns an allocator; Load fills it from existing services.
+func NewServices(cidr netip.Prefix, ports PortRange) *Services {
+	return &Services{cidr: cidr.Masked(), ports: ports, ips: map[netip.Addr]string{}, nodePorts: map[int]string{}}
+}
+
+// FirstIP returns the first usable address of the CIDR (the kubernetes
+// Service's ClusterIP).
+func (s *Services) FirstIP() netip.Addr { return s.cidr.Addr().Next() }
+
+// Load records the allocations of existing services (on start).
+func (s *Services) Load(svcs []*corev1.Service) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, svc := range svcs {
+		owner := svc.Namespace + "/" + svc.Name
+		for _, ip := range clusterIPs(svc) {
+			if a, err := netip.ParseAddr(ip); err == nil {
+				s.ips[a] = owner
+			}
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.NodePort != 0 {
+				s.nodePorts[portKey(p)] = owner
+			}
+		}
+	}
+}
+
+func portKey(p corev1.ServicePort) int {
+	proto := 0
+	switch p.Protocol {
+	case corev1.ProtocolUDP:
+		proto = 1
+	case corev1.ProtocolSCTP:
+		proto = 2
+	}
+	return proto<<16 | int(p.NodePort)
+}
+
+func clusterIPs(svc *corev1.Service) []string {
+	if len(svc.Spec.ClusterIPs) > 0 {
+		return svc.Spec.ClusterIPs
+	}
+	if svc.Spec.ClusterIP != "" {
+		return []string{svc.Spec.ClusterIP}
+	}
+	return nil
+}
+
+// Admit allocates on create and on updates that need new allocations.
+func (s *Services) Admit(_ context.Context, op registry.Operation, k *registry.Kind, obj, old runtime.Object) error {
+	svc, ok := obj.(*corev1.Service)
+	if !ok || op == registry.Delete {
+		return nil
+	}
+	var prev *corev1.Service
+	if op == registry.Update {
+		prev = old.(*corev1.Service)
+		carryOver(svc, prev)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner := svc.Namespace + "/" + svc.Name
+	var errs field.ErrorList
+	if prev == nil && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		if err := s.allocateIP(svc, owner); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	needPorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+	var taken []int
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
+		if !needPorts {
+			if p.NodePort != 0 && (prev == nil || !hasNodePort(prev, *p)) {
+				errs = append(errs, field.Forbidden(path, "may not be used when `type` is 'ClusterIP'"))
+			}
+			continue
+		}
+		if p.NodePort != 0 {
+			if prev != nil && hasNodePort(prev, *p) {
+				continue
+			}
+			if int(p.NodePort) < s.ports.Min || int(p.NodePort) > s.ports.Max {
+				errs = append(errs, field.Invalid(path, p.NodePort, fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", s.ports.Min, s.ports.Max)))
+				continue
+			}
+			if _, used := s.nodePorts[portKey(*p)]; used {
+				errs = append(errs, field.Invalid(path, p.NodePort, "provided port is already allocated"))
+				continue
+			}
+		} else {
+			n, ok := s.freePort(*p)
+			if !ok {
+				errs = append(errs, field.Invalid(path, p.NodePort, "range is full"))
+				continue
+			}
+			p.NodePort = int32(n)
+		}
+		s.nodePorts[portKey(*p)] = owner
+		taken = append(taken, portKey(*p))
+	}
+	if len(errs) > 0 {
+		for _, t := range taken {
+			delete(s.nodePorts, t)
+		}
+		if prev == nil {
+			for _, ip := range clusterIPs(svc) {
+				if a, err := netip.ParseAddr(ip); err == nil && s.ips[a] == owner {
+					delete(s.ips, a)
+				}
+			}
+		}
+		return apierrors.NewInvalid(k.GroupVersionKind().GroupKind(), svc.Name, errs)
+	}
+	if prev != nil {
+		// Ports the update gave up are free again.
+		for _, p := range prev.Spec.Ports {
+			if p.NodePort != 0 && !hasNodePort(svc, p) {
+				delete(s.nodePorts, portKey(p))
+			}
+		}
+	}
+	return nil
+}
+
+// carryOver keeps allocations an update left out, as Kubernetes does.
+func carryOver(svc, prev *corev1.Service) {
+	if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 {
+		svc.Spec.ClusterIP = prev.Spec.ClusterIP
+		svc.Spec.ClusterIPs = prev.Spec.ClusterIPs
+	}
+	if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return
+	}
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if p.NodePort != 0 {
+			continue
+		}
+		for _, q := range prev.Spec.Ports {
+			if q.Port == p.Port && q.Protocol == p.Protocol && q.NodePort != 0 {
+				p.NodePort = q.NodePort
+			}
+		}
+	}
+}
+
+func hasNodePort(svc *corev1.Service, p corev1.ServicePort) bool {
+	for _, q := range svc.Spec.Ports {
+		if q.NodePort == p.NodePort && q.Protocol == p.Protocol {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Services) allocateIP(svc *corev1.Service, owner string) *field.Error {
+	path := field.NewPath("spec", "clusterIPs").Index(0)
+	if ip := svc.Spec.ClusterIP; ip != "" {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return field.Invalid(path, ip, "must be a valid IP address")
+		}
+		if !s.cidr.Contains(a) || a == s.cidr.Addr() || a == lastAddr(s.cidr) {
+			return field.Invalid(path, ip, fmt.Sprintf("failed to allocate IP %s: the provided IP (%s) is not in the valid range. The range of valid IPs is %s", ip, ip, s.cidr))
+		}
+		if o, used := s.ips[a]; used && o != owner {
+			return field.Invalid(path, ip, fmt.Sprintf("failed to allocate IP %s: provided IP is already allocated", ip))
+		}
+		s.ips[a] = owner
+		svc.Spec.ClusterIPs = []string{ip}
+		return nil
+	}
+	a, ok := s.freeIP()
+	if !ok {
+		return field.Invalid(path, "", "failed to allocate a serviceIP: range is full")
+	}
+	s.ips[a] = owner
+	svc.Spec.ClusterIP = a.String()
+	svc.Spec.ClusterIPs = []string{a.String()}
+	return nil
+}
+
+// freeIP picks a random free address, skipping network and broadcast.
+func (s *Services) freeIP() (netip.Addr, bool) {
+	bits := s.cidr.Addr().BitLen() - s.cidr.Bits()
+	size := new(big.Int).Lsh(big.NewInt(1), uint(bits)).Int64()
+	if bits > 20 {
+		size = 1 << 20
+	}
+	if size < 4 {
+		return netip.Addr{}, false
+	}
+	start := rand.Int64N(size - 2)
+	for i := int64(0); i < size-2; i++ {
+		a := addOffset(s.cidr.Addr(), 1+(start+i)%(size-2))
+		if _, used := s.ips[a]; !used && a != s.FirstIP() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (s *Services) freePort(p corev1.ServicePort) (int, bool) {
+	n := s.ports.Max - s.ports.Min + 1
+	start := rand.IntN(n)
+	for i := 0; i < n; i++ {
+		p.NodePort = int32(s.ports.Min + (start+i)%n)
+		if _, used := s.nodePorts[portKey(p)]; !used {
+			return int(p.NodePort), true
+		}
+	}
+	return 0, false
+}
+
+// Release frees what a deleted (or never stored) service held.
+func (s *Services) Release(_ context.Context, _ *registry.Kind, obj runtime.Object) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner := svc.Namespace + "/" + svc.Name
+	for _, ip := range clusterIPs(svc) {
+		if a, err := netip.ParseAddr(ip); err == nil && s.ips[a] == owner {
+			delete(s.ips, a)
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 && s.nodePorts[portKey(p)] == owner {
+			delete(s.nodePorts, portKey(p))
+		}
+	}
+}
+
+// ReserveFirst marks the first address as owned by default/kubernetes.
+func (s *Services) ReserveFirst() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ips[s.FirstIP()]; !ok {
+		s.ips[s.FirstIP()] = "default/kubernetes"
+	}
+}
+
+func addOffset(a netip.Addr, off int64) netip.Addr {
+	b := a.AsSlice()
+	n := new(big.Int).SetBytes(b)
+	n.Add(n, big.NewInt(off))
+	out := n.FillBytes(make([]byte, len(b)))
+	r, _ := netip.AddrFromSlice(out)
+	return r
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	bits := p.Addr().BitLen() - p.Bits()
+	size := new(big.Int).Lsh(big.NewInt(1), uint(bits))
+	size.Sub(size, big.NewInt(1))
+	return addOffset(p.Addr(), size.Int64())
+}

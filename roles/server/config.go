@@ -1,0 +1,37 @@
+// Package server builds and runs the server role: embedded etcd, the API
+// server and (in later issues) the controllers, scheduler and agent.
+package server
+
+import (
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Config is everything the server role takes from its command line.
+type Config struct {
+	DataDir             string
+	BindAddress         netip.Addr
+	HTTPSPort           int
+	AdvertiseAddress    netip.Addr // zero: the default route's address
+	TLSSANs             []string
+	WriteKubeconfig     string
+	WriteKubeconfigMode os.FileMode
+	Token               string
+	ClusterCIDR         netip.Prefix
+	ServiceCIDR         netip.Prefix
+	NodePortMin         int
+	NodePortMax         int
+	ClusterDNS          netip.Addr
+	ClusterDomain       string
+	NetworkBackend      string
+	DatastoreEndpoints  []string
+	EtcdClientPort      int
+	EtcdPeerPort        int
+	DisableAgent        bool
+	// CompactInterval is how often etcd history is compacted.
+	CompactInterval time.Duration
+	Log             *logrus.Entry
+}

@@ -1,0 +1,12 @@
+package server
+
+import (
+	"github.com/go-chi/chi/v5"
+
+	"github.com/mizzen-dev/mizzen/internal/apiserver/registry"
+)
+
+// apiMounts returns the discovery and OpenAPI routes.
+func apiMounts(reg *registry.Registry) ([]func(chi.Router), error) {
+	return nil, nil
+}

@@ -1,0 +1,240 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/mizzen-dev/mizzen/internal/apiserver"
+	"github.com/mizzen-dev/mizzen/internal/apiserver/admission"
+	"github.com/mizzen-dev/mizzen/internal/apiserver/authn"
+	"github.com/mizzen-dev/mizzen/internal/apiserver/kinds"
+	"github.com/mizzen-dev/mizzen/internal/apiserver/rest"
+	"github.com/mizzen-dev/mizzen/internal/bootstrap"
+	"github.com/mizzen-dev/mizzen/internal/cache"
+	"github.com/mizzen-dev/mizzen/internal/datastore"
+	"github.com/mizzen-dev/mizzen/internal/pki"
+	"github.com/mizzen-dev/mizzen/internal/storage"
+	"github.com/mizzen-dev/mizzen/internal/version"
+)
+
+// Run runs the server role until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	start := time.Now()
+	serverDir := filepath.Join(cfg.DataDir, "server")
+	if err := os.MkdirAll(serverDir, 0o700); err != nil {
+		return err
+	}
+	// Listen first, so a taken port fails before anything starts.
+	addr := net.JoinHostPort(cfg.BindAddress.String(), strconv.Itoa(cfg.HTTPSPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	defer ln.Close()
+
+	ds, err := datastore.Open(ctx, datastore.Config{
+		Dir: filepath.Join(serverDir, "db", "etcd"), Endpoints: cfg.DatastoreEndpoints,
+		ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort, Log: log.WithField("component", "etcd"),
+	})
+	if err != nil {
+		return err
+	}
+	// The datastore outlives every component that writes to it.
+	defer ds.Close()
+	log.WithField("elapsed", time.Since(start).Round(time.Millisecond)).Debug("etcd ready")
+
+	advertise := cfg.AdvertiseAddress
+	if !advertise.IsValid() {
+		advertise = defaultAddress()
+	}
+	tlsDir := filepath.Join(serverDir, "tls")
+	ca, err := pki.EnsureCA(tlsDir)
+	if err != nil {
+		return err
+	}
+	serviceIP := cfg.ServiceCIDR.Masked().Addr().Next()
+	cert, err := pki.EnsureServingCert(tlsDir, ca, servingHosts(cfg, advertise, serviceIP))
+	if err != nil {
+		return err
+	}
+	token, err := pki.EnsureToken(filepath.Join(serverDir, "token"), cfg.Token, ca.CertPEM)
+	if err != nil {
+		return err
+	}
+	adminCert, adminKey, err := pki.EnsureClientCert(tlsDir, ca, "client-admin", "system:admin", []string{"system:masters"})
+	if err != nil {
+		return err
+	}
+	kubeconfigHost := "127.0.0.1"
+	if !cfg.BindAddress.IsUnspecified() && !cfg.BindAddress.IsLoopback() {
+		kubeconfigHost = cfg.BindAddress.String()
+	}
+	if err := pki.WriteKubeconfig(cfg.WriteKubeconfig, cfg.WriteKubeconfigMode,
+		"https://"+net.JoinHostPort(kubeconfigHost, strconv.Itoa(cfg.HTTPSPort)), ca.CertPEM, adminCert, adminKey); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+
+	reg := kinds.Registry()
+	scheme, err := kinds.Scheme()
+	if err != nil {
+		return err
+	}
+	st := storage.New(ds.Client)
+	c := cache.New(st, rest.CacheSpecs(reg), log.WithField("component", "cache"))
+	services := admission.NewServices(cfg.ServiceCIDR, admission.PortRange{Min: cfg.NodePortMin, Max: cfg.NodePortMax})
+	services.ReserveFirst()
+	store := rest.New(reg, st, c, services)
+	boot := bootstrap.New(bootstrap.Config{ServiceIP: serviceIP, AdvertiseIP: advertise, Port: cfg.HTTPSPort, Log: log.WithField("component", "bootstrap")}, store)
+
+	authenticator := authn.New(ca.Pool(), map[string]authn.User{
+		token.Secret: {Name: "node-bootstrap", Groups: []string{"system:bootstrappers"}},
+	})
+	mounts, err := apiMounts(reg)
+	if err != nil {
+		return err
+	}
+	api := apiserver.New(apiserver.Config{
+		Store: store, Scheme: scheme,
+		Authenticate: authn.Middleware(authenticator, authn.Public),
+		Mounts:       mounts,
+		Version:      version.Info(),
+		Checks: map[string]func() error{
+			"etcd": func() error {
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				_, err := st.Revision(cctx)
+				return err
+			},
+			"informer-sync": func() error {
+				if !c.HasSynced() {
+					return errors.New("cache not synced")
+				}
+				return nil
+			},
+			"bootstrap-objects": func() error {
+				select {
+				case <-boot.Ready():
+					return nil
+				default:
+					return errors.New("not yet created")
+				}
+			},
+		},
+		Log: log.WithField("component", "apiserver"),
+	})
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		TLSConfig:         pki.ServerTLSConfig(cert, ca),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          nil,
+	}
+	srv.ErrorLog = newHTTPErrorLog(log.WithField("component", "https"))
+
+	g, gctx := errgroup.WithContext(ctx)
+	run := func(name string, f func(context.Context) error) {
+		g.Go(func() error {
+			err := f(gctx)
+			if err == nil && gctx.Err() == nil {
+				err = fmt.Errorf("%s stopped unexpectedly", name)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	run("cache", c.Run)
+	run("compactor", (&datastore.Compactor{Client: ds.Client, Interval: cfg.CompactInterval, Log: log.WithField("component", "compactor")}).Run)
+	run("etcd", func(ctx context.Context) error {
+		select {
+		case err := <-ds.Err():
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	})
+	run("bootstrap", func(ctx context.Context) error {
+		if err := c.WaitSynced(ctx); err != nil {
+			return nil
+		}
+		svcs, _ := c.Resource(corev1.Resource("services")).List("", "")
+		var list []*corev1.Service
+		for _, o := range svcs {
+			list = append(list, o.(*corev1.Service))
+		}
+		services.Load(list)
+		return boot.Run(ctx)
+	})
+	run("https", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			<-errc
+			return nil
+		}
+	})
+	go func() {
+		select {
+		case <-boot.Ready():
+			log.WithFields(map[string]interface{}{
+				"address": addr, "elapsed": time.Since(start).Round(time.Millisecond), "kubeconfig": cfg.WriteKubeconfig,
+			}).Info("mizzen server ready")
+		case <-gctx.Done():
+		}
+	}()
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// servingHosts are the serving certificate's SANs.
+func servingHosts(cfg Config, advertise, serviceIP netip.Addr) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc." + cfg.ClusterDomain, serviceIP.String()}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	if advertise.IsValid() {
+		hosts = append(hosts, advertise.String())
+	}
+	if cfg.BindAddress.IsValid() && !cfg.BindAddress.IsUnspecified() {
+		hosts = append(hosts, cfg.BindAddress.String())
+	}
+	return append(hosts, cfg.TLSSANs...)
+}
+
+// defaultAddress returns the address of the interface that holds the
+// default route (found without sending anything), or 127.0.0.1.
+func defaultAddress() netip.Addr {
+	conn, err := net.Dial("udp4", "192.0.2.1:9")
+	if err == nil {
+		defer conn.Close()
+		if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+				return ip
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
