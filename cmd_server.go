@@ -50,7 +50,7 @@ func serverCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "server",
 		Usage:  "run the control plane (and, unless --disable-agent, a node)",
-		Flags:  append(flags, agentFlags()...),
+		Flags:  append(append(flags, agentFlags()...), globalFlags()...),
 		Action: runServer,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}

@@ -6,6 +6,7 @@ package apiserver
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/sirupsen/logrus"
@@ -50,6 +51,9 @@ func New(cfg Config) *Server {
 // Handler returns the routed, authenticated handler.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
+	if s.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		r.Use(s.logRequests)
+	}
 	if s.cfg.Authenticate != nil {
 		r.Use(s.cfg.Authenticate)
 	}
@@ -68,6 +72,34 @@ func (s *Server) Handler() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.codecs.writeError(w, r, notFound()) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.codecs.writeError(w, r, notFound()) })
 	return r
+}
+
+// logRequests logs each request at debug level.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.WithFields(logrus.Fields{"method": r.Method, "uri": r.URL.RequestURI(), "code": rec.code,
+			"elapsed": time.Since(start).Round(time.Microsecond)}).Debug("request")
+	})
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // health answers /healthz, /livez and /readyz: "ok", or the failed checks

@@ -99,11 +99,13 @@ func openEmbedded(ctx context.Context, cfg Config) (*Datastore, error) {
 	// Compaction is ours (see Compactor), the same for embedded and external.
 	ec.AutoCompactionRetention = "0"
 	ec.SnapshotCount = 10000
-	ec.LogLevel = "error"
+	// etcd logs benign errors at start (storage version detection); its
+	// real failures reach us through Err() and request errors.
+	ec.LogLevel = "fatal"
 	ec.Logger = "zap"
 	ec.LogOutputs = []string{"stderr"}
 	if cfg.Log != nil && cfg.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-		ec.LogLevel = "warn"
+		ec.LogLevel = "info"
 	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {

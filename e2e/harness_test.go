@@ -1,0 +1,253 @@
+// Package e2e runs the real mizzen binary and drives it with the real
+// kubectl and client-go.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the mizzen binary built once for the package (or the one
+// MIZZEN_E2E_BINARY names).
+var binary string
+
+func TestMain(m *testing.M) {
+	if b := os.Getenv("MIZZEN_E2E_BINARY"); b != "" {
+		binary = b
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "mizzen-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "mizzen")
+	build := exec.Command("go", "build", "-o", binary, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build mizzen:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// kubectlPath is the kubectl the tests drive.
+func kubectlPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("MIZZEN_TEST_STRICT") == "1" {
+			t.Fatal("kubectl not found")
+		}
+		t.Skip("kubectl not found")
+	}
+	return p
+}
+
+// freePort returns an unused loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// server is one running `mizzen server`.
+type server struct {
+	t          *testing.T
+	dataDir    string
+	kubeconfig string
+	port       int
+	args       []string
+	cmd        *exec.Cmd
+	mu         sync.Mutex
+	log        bytes.Buffer // guarded by mu
+	exited     chan struct{}
+}
+
+type syncWriter struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+// startServer starts a server on free loopback ports in a temporary data
+// directory and waits until /readyz answers ok.
+func startServer(t *testing.T, extra ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{t: t, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t)}
+	s.args = append([]string{"server",
+		"--data-dir", dir,
+		"--bind-address", "127.0.0.1",
+		"--advertise-address", "127.0.0.1",
+		"--https-listen-port", strconv.Itoa(s.port),
+		"--etcd-client-port", strconv.Itoa(freePort(t)),
+		"--etcd-peer-port", strconv.Itoa(freePort(t)),
+		"--write-kubeconfig", s.kubeconfig,
+		"--disable-agent",
+		"--debug",
+	}, extra...)
+	s.start()
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("MIZZEN_E2E_LOGS") == "1" {
+			s.dump()
+		}
+		s.stop()
+	})
+	return s
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(binary, s.args...)
+	w := syncWriter{&s.mu, &s.log}
+	s.cmd.Stdout, s.cmd.Stderr = w, w
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.exited = make(chan struct{})
+	go func() { s.cmd.Wait(); close(s.exited) }()
+	s.waitReady(30 * time.Second)
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		s.t.Errorf("server did not stop within 20s of SIGTERM")
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+	}
+}
+
+// restart stops and starts the server with the same data directory.
+func (s *server) restart() {
+	s.t.Helper()
+	s.stop()
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		s.t.Fatalf("server exited with %d on SIGTERM:\n%s", code, s.logs())
+	}
+	s.start()
+}
+
+func (s *server) logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+func (s *server) url() string { return "https://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// insecureClient talks to the server without credentials.
+func insecureClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+}
+
+func (s *server) waitReady(timeout time.Duration) {
+	s.t.Helper()
+	c := insecureClient()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			s.t.Fatalf("server exited during start:\n%s", s.logs())
+		default:
+		}
+		resp, err := c.Get(s.url() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("server not ready after %v:\n%s", timeout, s.logs())
+}
+
+// kubectl runs kubectl against the server and returns stdout and stderr
+// combined, failing the test on a non-zero exit.
+func (s *server) kubectl(args ...string) string {
+	s.t.Helper()
+	out, err := s.kubectlErr(args...)
+	if err != nil {
+		s.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// kubectlErr runs kubectl and returns its output and error.
+func (s *server) kubectlErr(args ...string) (string, error) {
+	return s.kubectlIn("", args...)
+}
+
+// kubectlIn runs kubectl with stdin.
+func (s *server) kubectlIn(stdin string, args ...string) (string, error) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kubectlPath(s.t), append([]string{"--kubeconfig", s.kubeconfig}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// dump prints what a person would look at when a test fails.
+func (s *server) dump() {
+	if out, err := s.kubectlErr("get", "all,cm,secrets,ns,nodes,events", "-A", "-o", "wide"); err == nil {
+		s.t.Logf("kubectl get -A -o wide:\n%s", out)
+	}
+	s.t.Logf("server log:\n%s", s.logs())
+}
+
+// eventually polls f until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("condition not met after %v: %v", timeout, err)
+}
