@@ -77,6 +77,7 @@ type server struct {
 	dataDir    string
 	kubeconfig string
 	port       int
+	etcdPort   int
 	args       []string
 	cmd        *exec.Cmd
 	mu         sync.Mutex
@@ -100,13 +101,13 @@ func (w syncWriter) Write(p []byte) (int, error) {
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{t: t, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t)}
+	s := &server{t: t, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t), etcdPort: freePort(t)}
 	s.args = append([]string{"server",
 		"--data-dir", dir,
 		"--bind-address", "127.0.0.1",
 		"--advertise-address", "127.0.0.1",
 		"--https-listen-port", strconv.Itoa(s.port),
-		"--etcd-client-port", strconv.Itoa(freePort(t)),
+		"--etcd-client-port", strconv.Itoa(s.etcdPort),
 		"--etcd-peer-port", strconv.Itoa(freePort(t)),
 		"--write-kubeconfig", s.kubeconfig,
 		"--disable-agent",

@@ -58,6 +58,8 @@ func (s *Store) Update(ctx context.Context, k *registry.Kind, namespace, name st
 		if precondition && m.GetResourceVersion() != strconv.FormatInt(kv.Revision, 10) {
 			return nil, conflict(k.GroupResource(), name)
 		}
+		// An unconditional update applies to the current object.
+		m.SetResourceVersion(strconv.FormatInt(kv.Revision, 10))
 		if err := s.prepareUpdate(k, obj, old, namespace, name, o.Subresource); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestExternalDatastore runs a second server on the first one's etcd
+// (--datastore-endpoint): both serve the same objects.
+func TestExternalDatastore(t *testing.T) {
+	a := startServer(t)
+	b := startServer(t, "--datastore-endpoint", "http://127.0.0.1:"+strconv.Itoa(a.etcdPort))
+	a.kubectl("create", "configmap", "shared", "--from-literal=k=v")
+	if got := b.kubectl("get", "cm", "shared", "-o", "jsonpath={.data.k}"); got != "v" {
+		t.Fatalf("second server sees %q", got)
+	}
+	if _, err := os.Stat(b.dataDir + "/server/db/etcd"); err == nil {
+		t.Fatal("server with --datastore-endpoint started an embedded etcd")
+	}
+}
+
+func TestBadFlagsExit2WithOneLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"server", "--bind-address", "not-an-ip"},
+		{"server", "--service-cidr", "10.43.0.0/99"},
+		{"server", "--no-such-flag"},
+		{"server", "--network-backend", "carrier-pigeon"},
+		{"bogus-command"},
+	} {
+		cmd := exec.Command(binary, args...)
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Errorf("%v: err %v, want exit 2\n%s", args, err, out)
+			continue
+		}
+		if lines := strings.Count(strings.TrimSpace(string(out)), "\n") + 1; lines != 1 {
+			t.Errorf("%v: %d lines of output, want 1:\n%s", args, lines, out)
+		}
+	}
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	cmd := exec.Command(binary, "server", "--disable-agent")
+	cmd.Env = append(os.Environ(), "MIZZEN_BIND_ADDRESS=bogus")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--bind-address") {
+		t.Fatalf("MIZZEN_BIND_ADDRESS=bogus: %v\n%s", err, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "mizzen version ") || !strings.Contains(string(out), "v1.37.2+mizzen") {
+		t.Fatalf("version: %v\n%s", err, out)
+	}
+	s := startServer(t)
+	out2 := s.kubectl("version", "-o", "json")
+	if !strings.Contains(out2, `"gitVersion": "v1.37.2+mizzen"`) {
+		t.Fatalf("kubectl version:\n%s", out2)
+	}
+}
