@@ -119,11 +119,18 @@ func (b *Bootstrap) kind(group, resource string) *registry.Kind {
 
 // create creates obj unless it exists.
 func (b *Bootstrap) create(ctx context.Context, k *registry.Kind, ns string, obj runtime.Object) error {
-	_, err := b.store.Create(ctx, k, ns, obj, rest.CreateOptions{})
+	_, err := b.store.Create(ctx, k, ns, obj, rest.CreateOptions{Trusted: b.trusted(k)})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	return nil
+}
+
+// trusted says whether writes of k skip validation: the endpoints of the
+// kubernetes Service may point at a loopback advertise address, which
+// users' endpoints may not.
+func (b *Bootstrap) trusted(k *registry.Kind) bool {
+	return b.cfg.AdvertiseIP.IsLoopback() && (k.GVR.Resource == "endpoints" || k.GVR.Resource == "endpointslices")
 }
 
 func (b *Bootstrap) ensure(ctx context.Context) error {
@@ -195,7 +202,7 @@ func (b *Bootstrap) upsert(ctx context.Context, k *registry.Kind, obj runtime.Ob
 		set(cur)
 		cur.(metav1.Object).SetResourceVersion("")
 		return cur, nil
-	}, rest.UpdateOptions{})
+	}, rest.UpdateOptions{Trusted: b.trusted(k)})
 	if apierrors.IsNotFound(err) {
 		return b.create(ctx, k, m.GetNamespace(), obj)
 	}
