@@ -91,7 +91,6 @@ func (s *Services) Admit(_ context.Context, op registry.Operation, k *registry.K
 	var prev *corev1.Service
 	if op == registry.Update {
 		prev = old.(*corev1.Service)
-		carryOver(svc, prev)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,28 +157,6 @@ func (s *Services) Admit(_ context.Context, op registry.Operation, k *registry.K
 		}
 	}
 	return nil
-}
-
-// carryOver keeps allocations an update left out, as Kubernetes does.
-func carryOver(svc, prev *corev1.Service) {
-	if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 {
-		svc.Spec.ClusterIP = prev.Spec.ClusterIP
-		svc.Spec.ClusterIPs = prev.Spec.ClusterIPs
-	}
-	if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return
-	}
-	for i := range svc.Spec.Ports {
-		p := &svc.Spec.Ports[i]
-		if p.NodePort != 0 {
-			continue
-		}
-		for _, q := range prev.Spec.Ports {
-			if q.Port == p.Port && q.Protocol == p.Protocol && q.NodePort != 0 {
-				p.NodePort = q.NodePort
-			}
-		}
-	}
 }
 
 func hasNodePort(svc *corev1.Service, p corev1.ServicePort) bool {

@@ -67,6 +67,9 @@ type Strategy struct {
 	// PrepareForCreate clears or initialises fields the client may not set
 	// on create (for example status), after Default.
 	PrepareForCreate func(obj runtime.Object)
+	// PrepareForUpdate carries over from old what an update may leave out
+	// (a Service's allocated clusterIP and node ports), before Default.
+	PrepareForUpdate func(obj, old runtime.Object)
 	// Validate validates a new object (metadata included).
 	Validate func(obj runtime.Object) field.ErrorList
 	// ValidateUpdate validates an update of old to obj, including

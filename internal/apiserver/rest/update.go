@@ -137,6 +137,9 @@ func (s *Store) prepareUpdate(k *registry.Kind, obj, old runtime.Object, namespa
 	}
 	// A binding changes spec.nodeName and status, which no user update may.
 	binding := sub == "binding"
+	if k.Strategy.PrepareForUpdate != nil {
+		k.Strategy.PrepareForUpdate(obj, old)
+	}
 	if k.Strategy.Default != nil {
 		k.Strategy.Default(obj)
 	}
