@@ -101,13 +101,16 @@ func New(reg *registry.Registry) *Discovery {
 	return d
 }
 
-// Mount registers the discovery handlers on r.
+// Mount registers the discovery handlers on r, each path with and without
+// a trailing slash, as kube-apiserver serves them.
 func (d *Discovery) Mount(r chi.Router) {
-	r.Get("/api", d.serveAPI)
-	r.Get("/api/{version}", d.serveCoreVersion)
-	r.Get("/apis", d.serveAPIs)
-	r.Get("/apis/{group}", d.serveGroup)
-	r.Get("/apis/{group}/{version}", d.serveGroupVersion)
+	for _, slash := range []string{"", "/"} {
+		r.Get("/api"+slash, d.serveAPI)
+		r.Get("/api/{version}"+slash, d.serveCoreVersion)
+		r.Get("/apis"+slash, d.serveAPIs)
+		r.Get("/apis/{group}"+slash, d.serveGroup)
+		r.Get("/apis/{group}/{version}"+slash, d.serveGroupVersion)
+	}
 }
 
 func (d *Discovery) serveAPI(w http.ResponseWriter, r *http.Request) {

@@ -151,8 +151,14 @@ func TestLegacyResourceListsDescribeSubresources(t *testing.T) {
 		t.Errorf("nodes are namespaced")
 	}
 
+	var slash metav1.APIResourceList
+	get(t, srv, "/api/v1/", "", &slash)
+	if slash.GroupVersion != "v1" || len(slash.APIResources) != len(core.APIResources) {
+		t.Fatalf("GET /api/v1/ = %+v", slash)
+	}
+
 	var apps metav1.APIResourceList
-	get(t, srv, "/apis/apps/v1", "", &apps)
+	get(t, srv, "/apis/apps/v1/", "", &apps)
 	var scale metav1.APIResource
 	for _, r := range apps.APIResources {
 		if r.Name == "deployments/scale" {
