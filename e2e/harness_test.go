@@ -119,6 +119,16 @@ func startServer(t *testing.T, extra ...string) *server {
 			s.dump()
 		}
 		s.stop()
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("server exited with %d on SIGTERM:\n%s", code, s.logs())
+		}
+		// A clean run and stop logs no errors of mizzen's (etcd's own
+		// lines, JSON at --debug, include its shutdown chatter).
+		for _, l := range strings.Split(s.logs(), "\n") {
+			if strings.Contains(l, "level=error") || strings.Contains(l, "level=fatal") || strings.HasPrefix(l, "panic") {
+				t.Errorf("server logged an error: %s", l)
+			}
+		}
 	})
 	return s
 }

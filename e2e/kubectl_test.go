@@ -314,3 +314,56 @@ func TestObjectsSurviveRestart(t *testing.T) {
 	out = s.kubectlInOK(manifest, "apply", "-f", "-")
 	mustContain(t, out, "deployment.apps/web unchanged")
 }
+
+func TestKubectlExplainAndTables(t *testing.T) {
+	s := startServer(t)
+	out := s.kubectl("explain", "pod.spec.containers")
+	mustContain(t, out, "KIND:", "Pod", "FIELD: containers", "image")
+	s.kubectlInOK(boundPod, "create", "-f", "-")
+	out = s.kubectl("get", "pods", "-o", "wide")
+	for _, col := range []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"} {
+		mustContain(t, out, col)
+	}
+	mustContain(t, out, "0/1", "Pending")
+	out = s.kubectl("get", "ns")
+	mustContain(t, out, "NAME", "STATUS", "AGE", "kube-system", "Active")
+	s.kubectl("create", "configmap", "two", "--from-literal=a=1", "--from-literal=b=2")
+	out = s.kubectl("get", "cm", "-A")
+	mustContain(t, out, "NAMESPACE", "DATA", "two", " 2 ")
+	out = s.kubectl("get", "endpoints", "kubernetes")
+	mustContain(t, out, "ENDPOINTS", "127.0.0.1:")
+}
+
+func TestNamespaceMustExistAndNotTerminate(t *testing.T) {
+	s := startServer(t)
+	out, err := s.kubectlErr("create", "configmap", "x", "-n", "nope")
+	if err == nil {
+		t.Fatal("create in a missing namespace succeeded")
+	}
+	mustContain(t, out, `namespaces "nope" not found`)
+	s.kubectl("create", "namespace", "going")
+	s.kubectl("delete", "namespace", "going", "--wait=false")
+	mustContain(t, s.kubectl("get", "ns", "going"), "Terminating")
+	out, err = s.kubectlErr("create", "configmap", "x", "-n", "going")
+	if err == nil {
+		t.Fatal("create in a terminating namespace succeeded")
+	}
+	mustContain(t, out, "unable to create new content in namespace going because it is being terminated")
+}
+
+func TestYAMLRequestBody(t *testing.T) {
+	s := startServer(t)
+	c := s.adminClient(t)
+	body := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n"
+	resp, err := c.Post(s.url()+"/api/v1/namespaces/default/configmaps", "application/yaml", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("YAML create: %d", resp.StatusCode)
+	}
+	if got := s.kubectl("get", "cm", "from-yaml", "-o", "jsonpath={.data.k}"); got != "v" {
+		t.Fatalf("data %q", got)
+	}
+}

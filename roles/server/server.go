@@ -142,8 +142,12 @@ func Run(ctx context.Context, cfg Config) error {
 		ErrorLog:          nil,
 	}
 	srv.ErrorLog = newHTTPErrorLog(log.WithField("component", "https"))
+	// Many informers share one HTTP/2 connection, each watch a stream.
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1000}
 
 	g, gctx := errgroup.WithContext(ctx)
+	// Requests (watches above all) end when the server stops.
+	srv.BaseContext = func(net.Listener) context.Context { return gctx }
 	run := func(name string, f func(context.Context) error) {
 		g.Go(func() error {
 			err := f(gctx)
@@ -204,6 +208,9 @@ func Run(ctx context.Context, cfg Config) error {
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
+	}
+	if err == nil {
+		log.Info("mizzen server stopped")
 	}
 	return err
 }
