@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestExternalDatastore runs a second server on the first one's etcd
@@ -61,5 +65,44 @@ func TestVersion(t *testing.T) {
 	out2 := s.kubectl("version", "-o", "json")
 	if !strings.Contains(out2, `"gitVersion": "v1.37.2+mizzen"`) {
 		t.Fatalf("kubectl version:\n%s", out2)
+	}
+}
+
+func TestKubeconfigModeAndDefaultServiceAccounts(t *testing.T) {
+	s := startServer(t, "--write-kubeconfig-mode", "0640", "--tls-san", "mizzen.example.test")
+	fi, err := os.Stat(s.kubeconfig)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("kubeconfig mode %v, %v; want 0640", fi.Mode().Perm(), err)
+	}
+	for _, f := range []string{"server/tls/server-ca.key", "server/tls/serving.key", "server/token"} {
+		fi, err := os.Stat(s.dataDir + "/" + f)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: mode %v, %v; want 0600", f, fi.Mode().Perm(), err)
+		}
+	}
+	tok, _ := os.ReadFile(s.dataDir + "/server/token")
+	if !strings.HasPrefix(string(tok), "K10") || !strings.Contains(string(tok), "::server:") {
+		t.Fatalf("token %q is not K10<hash>::server:<secret>", tok)
+	}
+	s.kubectl("create", "namespace", "fresh")
+	eventually(t, 10*time.Second, func() error {
+		_, err := s.kubectlErr("get", "serviceaccount", "default", "-n", "fresh")
+		return err
+	})
+	// The serving certificate carries --tls-san.
+	raw, err := os.ReadFile(s.dataDir + "/server/tls/serving.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		t.Fatal("serving.crt is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cert.DNSNames, "mizzen.example.test") || !slices.Contains(cert.DNSNames, "localhost") {
+		t.Fatalf("serving certificate DNS SANs %v lack --tls-san or localhost", cert.DNSNames)
 	}
 }
