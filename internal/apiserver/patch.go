@@ -6,7 +6,7 @@ import (
 	"mime"
 	"net/http"
 
-	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -56,6 +56,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rq request) {
 	s.codecs.write(w, http.StatusOK, out, updated)
 }
 
+// maxJSONPatchOps caps the operations of one JSON patch, as Kubernetes does.
+const maxJSONPatchOps = 10000
+
 func patchType(r *http.Request) (types.PatchType, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -90,7 +93,13 @@ func (s *Server) applyPatch(w http.ResponseWriter, k *registry.Kind, cur runtime
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
-		if result, err = p.Apply(original); err != nil {
+		if len(p) > maxJSONPatchOps {
+			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("The allowed operations in a JSON patch is %d, got %d", maxJSONPatchOps, len(p)))
+		}
+		opts := jsonpatch.NewApplyOptions()
+		// "copy" operations may not grow the object past a request's size.
+		opts.AccumulatedCopySizeLimit = maxBodyBytes
+		if result, err = p.ApplyWithOptions(original, opts); err != nil {
 			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
 		}
 	case types.MergePatchType:
