@@ -73,7 +73,7 @@ func listOptions(r *http.Request, rq request) (rest.ListOptions, error) {
 	default:
 		return o, apierrors.NewBadRequest("unsupported resourceVersionMatch: " + string(o.ResourceVersionMatch))
 	}
-	if o.ResourceVersionMatch != "" && o.ResourceVersion == "" && q.Get("sendInitialEvents") != "true" {
+	if o.ResourceVersionMatch != "" && o.ResourceVersion == "" && !q.Has("sendInitialEvents") {
 		return o, apierrors.NewBadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
 	}
 	if o.Continue != "" && o.ResourceVersion != "" && o.ResourceVersion != "0" {

@@ -44,6 +44,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rq request) {
 		if err != nil {
 			return nil, err
 		}
+		unlessSetByPatch(patched, cur)
 		if rq.sub == "finalize" {
 			return finalize(cur, patched)
 		}
@@ -58,6 +59,15 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rq request) {
 
 // maxJSONPatchOps caps the operations of one JSON patch, as Kubernetes does.
 const maxJSONPatchOps = 10000
+
+// unlessSetByPatch clears the resourceVersion a patched object inherited
+// from the current one, so the update retries on concurrent changes; a
+// resourceVersion the patch itself set stays as a precondition.
+func unlessSetByPatch(patched, cur runtime.Object) {
+	if m := metaOf(patched); m.GetResourceVersion() == metaOf(cur).GetResourceVersion() {
+		m.SetResourceVersion("")
+	}
+}
 
 func patchType(r *http.Request) (types.PatchType, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))

@@ -5,12 +5,15 @@ package apiserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 
@@ -51,6 +54,7 @@ func New(cfg Config) *Server {
 // Handler returns the routed, authenticated handler.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
+	r.Use(s.recoverPanics)
 	if s.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		r.Use(s.logRequests)
 	}
@@ -72,6 +76,24 @@ func (s *Server) Handler() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.codecs.writeError(w, r, notFound()) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.codecs.writeError(w, r, notFound()) })
 	return r
+}
+
+// recoverPanics turns a handler's panic into a logged error and a 500
+// Status, so a bug fails one request and never the process.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.WithFields(logrus.Fields{"method": r.Method, "uri": r.URL.RequestURI(), "panic": p}).
+					Errorf("handler panic\n%s", debug.Stack())
+				s.codecs.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("%v", p)))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // logRequests logs each request at debug level.

@@ -134,8 +134,12 @@ func (s *Server) updateScale(w http.ResponseWriter, r *http.Request, rq request)
 		if ws.Spec.Replicas < 0 {
 			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), rq.name, nil)
 		}
+		rv := ws.ResourceVersion
+		if pt != "" && rv == sc.ResourceVersion {
+			rv = "" // inherited from the current object, not set by the patch
+		}
 		setReplicas(cur, ws.Spec.Replicas)
-		metaOf(cur).SetResourceVersion(ws.ResourceVersion)
+		metaOf(cur).SetResourceVersion(rv)
 		return cur, nil
 	}, rest.UpdateOptions{DryRun: dry})
 	if err != nil {

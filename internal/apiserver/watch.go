@@ -6,11 +6,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -19,6 +21,9 @@ import (
 	"github.com/mizzen-dev/mizzen/internal/cache"
 	"github.com/mizzen-dev/mizzen/internal/storage"
 )
+
+var errNotAcceptableWatch = apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "",
+	"only the following media types are accepted for watch: application/json, application/vnd.kubernetes.protobuf", 0, false)
 
 // bookmarkInterval is how often a watch that allows bookmarks gets one.
 const bookmarkInterval = 30 * time.Second
@@ -38,6 +43,9 @@ type watchSource struct {
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, rq request) {
 	out, err := s.codecs.negotiate(r, true)
+	if err == nil && out.info.StreamSerializer == nil {
+		err = errNotAcceptableWatch
+	}
 	if err != nil {
 		s.codecs.writeError(w, r, err)
 		return
@@ -54,6 +62,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rq request) {
 	}
 	q := r.URL.Query()
 	bookmarks := q.Get("allowWatchBookmarks") == "true"
+	// Without a timeout (or with 0) a watch lasts 30-60 minutes, as
+	// Kubernetes' --min-request-timeout makes it.
 	timeout := time.Duration(1800+rand.IntN(1800)) * time.Second
 	if t := q.Get("timeoutSeconds"); t != "" {
 		n, err := strconv.ParseInt(t, 10, 64)
@@ -61,9 +71,16 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rq request) {
 			s.codecs.writeError(w, r, apierrors.NewBadRequest("invalid timeoutSeconds: "+t))
 			return
 		}
-		timeout = time.Duration(n) * time.Second
+		if n > 0 {
+			timeout = time.Duration(n) * time.Second
+		}
 	}
-	src, err := s.watchSource(r.Context(), rq.kind, o, q.Get("sendInitialEvents") == "true", bookmarks)
+	var initial *bool
+	if v := q.Get("sendInitialEvents"); v != "" {
+		b := v == "true"
+		initial = &b
+	}
+	src, err := s.watchSource(r.Context(), rq.kind, o, initial, bookmarks)
 	if err != nil {
 		s.codecs.writeError(w, r, err)
 		return
@@ -147,22 +164,40 @@ func filterEvent(ev cache.Event, match func(runtime.Object) bool) (watch.EventTy
 
 // watchSource picks where events come from: the cache, or etcd directly
 // for a resourceVersion older than the cache's history.
-func (s *Server) watchSource(ctx context.Context, k *registry.Kind, o rest.ListOptions, initial, bookmarks bool) (*watchSource, error) {
+//
+// sendInitialEvents (initial) set asks for the current objects first, then
+// a bookmark marking their end; explicitly false, a watch without a
+// resourceVersion starts at the current state with no synthetic events.
+// Unset, it keeps the legacy behaviour: synthetic ADDED events for rv ""
+// and "0", none after a given resourceVersion.
+func (s *Server) watchSource(ctx context.Context, k *registry.Kind, o rest.ListOptions, initial *bool, bookmarks bool) (*watchSource, error) {
 	res := s.store.Cache().Resource(k.GroupResource())
-	if initial {
+	if initial != nil {
 		if o.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan {
 			return nil, apierrors.NewBadRequest("sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan")
 		}
-		if !bookmarks {
+		if *initial && !bookmarks {
 			return nil, apierrors.NewBadRequest("sendInitialEvents is forbidden for watch unless allowWatchBookmarks is set to true")
 		}
 	}
-	if initial || o.ResourceVersion == "" || o.ResourceVersion == "0" {
+	sendInitial := initial != nil && *initial
+	if sendInitial || (initial == nil && (o.ResourceVersion == "" || o.ResourceVersion == "0")) {
 		if err := s.store.WaitFresh(ctx, res, o.ResourceVersion); err != nil {
 			return nil, err
 		}
-		objs, rev, w := res.ListAndWatch("", "")
-		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop, initial: objs, initialRev: rev, initialEnd: initial}, nil
+		idx, val := rest.IndexHint(o)
+		objs, rev, w := res.ListAndWatch(idx, val)
+		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop, initial: objs, initialRev: rev, initialEnd: sendInitial}, nil
+	}
+	if o.ResourceVersion == "" || o.ResourceVersion == "0" {
+		if err := s.store.WaitFresh(ctx, res, o.ResourceVersion); err != nil {
+			return nil, err
+		}
+		w, err := res.Watch(0)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop}, nil
 	}
 	from, err := strconv.ParseInt(o.ResourceVersion, 10, 64)
 	if err != nil || from < 0 {
@@ -184,7 +219,8 @@ func (s *Server) storageWatch(ctx context.Context, k *registry.Kind, res *cache.
 	in := s.store.Storage().Watch(ctx, res.Prefix(), from+1)
 	out := make(chan cache.Event, 100)
 	decode := rest.Decoder(k)
-	var last int64 = from
+	var last atomic.Int64
+	last.Store(from)
 	go func() {
 		defer close(out)
 		for ev := range in {
@@ -217,7 +253,7 @@ func (s *Server) storageWatch(ctx context.Context, k *registry.Kind, res *cache.
 				metaOf(obj).SetResourceVersion(strconv.FormatInt(ev.Revision, 10))
 				ce = cache.Event{Type: watch.Deleted, Object: obj, Prev: prev, Revision: ev.Revision}
 			}
-			last = ev.Revision
+			last.Store(ev.Revision)
 			select {
 			case out <- ce:
 			case <-ctx.Done():
@@ -225,7 +261,7 @@ func (s *Server) storageWatch(ctx context.Context, k *registry.Kind, res *cache.
 			}
 		}
 	}()
-	return &watchSource{events: out, stop: cancel, bookmark: func() (int64, bool) { return last, false }}, nil
+	return &watchSource{events: out, stop: cancel, bookmark: func() (int64, bool) { return last.Load(), false }}, nil
 }
 
 // watchStream writes watch events in the negotiated encoding.

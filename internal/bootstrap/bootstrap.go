@@ -74,7 +74,7 @@ func (b *Bootstrap) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch namespaces: %w", err)
 	}
-	defer w.Stop()
+	defer func() { w.Stop() }()
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {

@@ -209,3 +209,30 @@ func TestManyWatchersGetEveryChange(t *testing.T) {
 		}
 	}
 }
+
+func TestHistoryKeepsTheLastEventsInOrder(t *testing.T) {
+	res, st, gr := startCache(t)
+	var revs []int64
+	for i := 0; i < 1100; i++ {
+		revs = append(revs, put(t, st, gr, "n", "o"+strconv.Itoa(i), nil))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := res.WaitForRevision(ctx, revs[len(revs)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.Watch(revs[10]); err != cache.ErrTooOld {
+		t.Fatalf("watch from an event pushed out of history: %v", err)
+	}
+	w, err := res.Watch(revs[999])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for i := 1000; i < 1100; i++ {
+		ev := <-w.Events()
+		if ev.Revision != revs[i] {
+			t.Fatalf("event %d: revision %d, want %d", i, ev.Revision, revs[i])
+		}
+	}
+}

@@ -61,7 +61,7 @@ type Resource struct {
 	index   map[string]map[string]map[string]struct{} // index name → value → keys
 	rev     int64                                     // consistent up to this revision
 	revCh   chan struct{}                             // closed and replaced when rev grows
-	history []Event                                   // ring of recent events
+	history ring                                      // recent events
 	histLow int64                                     // events after this revision are in history
 	watches map[*Watcher]struct{}
 	synced  bool
@@ -88,8 +88,10 @@ func namespaceIndex(obj runtime.Object) []string {
 	return []string{m.GetNamespace()}
 }
 
-// run lists and watches until ctx is done, relisting when the watch fails.
+// run lists and watches until ctx is done, relisting when the watch fails
+// (with a growing pause when it fails again at once).
 func (r *Resource) run(ctx context.Context) error {
+	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		rev, err := r.load(ctx)
 		if err != nil {
@@ -103,10 +105,20 @@ func (r *Resource) run(ctx context.Context) error {
 			}
 			continue
 		}
+		started := time.Now()
 		err = r.follow(ctx, rev)
-		if ctx.Err() == nil {
-			r.log.WithError(err).Info("watch ended; relisting")
+		if ctx.Err() != nil {
+			break
 		}
+		r.log.WithError(err).Info("watch ended; relisting")
+		if time.Since(started) > time.Minute {
+			pause = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 10*time.Second)
 	}
 	return nil
 }
@@ -141,7 +153,7 @@ func (r *Resource) load(ctx context.Context) (int64, error) {
 		// A relist after a broken watch: emit what changed meanwhile.
 		for k, old := range r.objs {
 			if _, ok := fresh[k]; !ok {
-				r.apply(Event{Type: watch.Deleted, Object: old, Prev: old, Revision: res.Revision}, k)
+				r.apply(Event{Type: watch.Deleted, Object: withRV(old, res.Revision), Prev: old, Revision: res.Revision}, k)
 			}
 		}
 		for k, o := range fresh {
@@ -170,15 +182,31 @@ func (r *Resource) follow(ctx context.Context, rev int64) error {
 			r.mu.Unlock()
 			continue
 		}
+		// Decode before taking the lock: readers wait only for the swap.
+		var obj runtime.Object
+		var err error
+		if ev.Type == storage.Delete {
+			if len(ev.Prev.Value) > 0 {
+				obj, err = r.decode(ev.Prev)
+			}
+		} else {
+			obj, err = r.decode(ev.KV)
+		}
+		if err != nil {
+			r.log.WithError(err).WithField("key", ev.KV.Key).Warn("skipping undecodable object")
+			obj = nil
+		}
 		r.mu.Lock()
-		r.applyStored(ev)
+		r.applyStored(ev, obj)
 		r.setRev(ev.Revision)
 		r.mu.Unlock()
 	}
 	return ctx.Err()
 }
 
-func (r *Resource) applyStored(ev storage.Event) {
+// applyStored applies a watch event whose object is already decoded (nil
+// when it could not be); r.mu is held.
+func (r *Resource) applyStored(ev storage.Event, obj runtime.Object) {
 	key := ev.KV.Key
 	old := r.objs[key]
 	if ev.Type == storage.Delete {
@@ -186,10 +214,8 @@ func (r *Resource) applyStored(ev storage.Event) {
 			return
 		}
 		last := old
-		if len(ev.Prev.Value) > 0 {
-			if o, err := r.decode(ev.Prev); err == nil {
-				last = o
-			}
+		if obj != nil {
+			last = obj
 		}
 		// A deleted object is reported with the delete's revision, as
 		// Kubernetes does.
@@ -197,9 +223,7 @@ func (r *Resource) applyStored(ev storage.Event) {
 		r.apply(Event{Type: watch.Deleted, Object: last, Prev: old, Revision: ev.Revision}, key)
 		return
 	}
-	obj, err := r.decode(ev.KV)
-	if err != nil {
-		r.log.WithError(err).WithField("key", key).Warn("skipping undecodable object")
+	if obj == nil {
 		return
 	}
 	t := watch.Modified
@@ -220,12 +244,9 @@ func (r *Resource) apply(ev Event, key string) {
 		r.objs[key] = ev.Object
 		r.indexAdd(key, ev.Object)
 	}
-	if len(r.history) == historySize {
-		r.histLow = r.history[0].Revision
-		copy(r.history, r.history[1:])
-		r.history = r.history[:historySize-1]
+	if dropped, ok := r.history.push(ev); ok {
+		r.histLow = dropped.Revision
 	}
-	r.history = append(r.history, ev)
 	for w := range r.watches {
 		if !w.offer(ev) {
 			delete(r.watches, w)

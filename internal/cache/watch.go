@@ -7,9 +7,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// watchBuffer is how many events a watcher may fall behind before it is
-// closed (the client then re-watches from its last resourceVersion).
-const watchBuffer = historySize + 1024
+// watchBuffer is how many events a watcher may fall behind (besides the
+// history it starts with) before it is closed; the client then re-watches
+// from its last resourceVersion.
+const watchBuffer = 256
 
 // Watcher receives a resource's events after a revision.
 type Watcher struct {
@@ -77,9 +78,9 @@ func (r *Resource) Watch(from int64) (*Watcher, error) {
 	if from < r.histLow {
 		return nil, ErrTooOld
 	}
-	w := &Watcher{res: r, from: from, ch: make(chan Event, watchBuffer)}
-	i := sort.Search(len(r.history), func(i int) bool { return r.history[i].Revision > from })
-	for _, ev := range r.history[i:] {
+	replay := r.history.after(from)
+	w := &Watcher{res: r, from: from, ch: make(chan Event, len(replay)+watchBuffer)}
+	for _, ev := range replay {
 		w.ch <- ev
 	}
 	r.watches[w] = struct{}{}
@@ -95,4 +96,36 @@ func (r *Resource) ListAndWatch(name, value string) ([]runtime.Object, int64, *W
 	w := &Watcher{res: r, from: r.rev, ch: make(chan Event, watchBuffer)}
 	r.watches[w] = struct{}{}
 	return objs, r.rev, w
+}
+
+// ring holds the last historySize events in order.
+type ring struct {
+	buf  []Event
+	head int // index of the oldest event once buf is full
+}
+
+// push appends ev, returning the event it pushed out, if any.
+func (r *ring) push(ev Event) (Event, bool) {
+	if len(r.buf) < historySize {
+		r.buf = append(r.buf, ev)
+		return Event{}, false
+	}
+	dropped := r.buf[r.head]
+	r.buf[r.head] = ev
+	r.head = (r.head + 1) % historySize
+	return dropped, true
+}
+
+// at returns the i-th oldest event.
+func (r *ring) at(i int) Event { return r.buf[(r.head+i)%len(r.buf)] }
+
+// after returns, oldest first, the events with a revision above rev.
+func (r *ring) after(rev int64) []Event {
+	n := len(r.buf)
+	i := sort.Search(n, func(i int) bool { return r.at(i).Revision > rev })
+	out := make([]Event, 0, n-i)
+	for ; i < n; i++ {
+		out = append(out, r.at(i))
+	}
+	return out
 }

@@ -28,24 +28,30 @@ type Services struct {
 	ports PortRange
 
 	// mu guards ips and nodePorts.
+	// loaded is closed by Load: until then nothing is admitted, since the
+	// existing allocations are unknown.
+	loaded chan struct{}
+
 	mu        sync.Mutex
 	ips       map[netip.Addr]string // allocated IP → namespace/name
-	nodePorts map[int]string        // "proto/port" owners by port number and protocol
+	nodePorts map[int]string        // protocol<<16|port → namespace/name
 }
 
 // NewServices returns an allocator; Load fills it from existing services.
 func NewServices(cidr netip.Prefix, ports PortRange) *Services {
-	return &Services{cidr: cidr.Masked(), ports: ports, ips: map[netip.Addr]string{}, nodePorts: map[int]string{}}
+	return &Services{cidr: cidr.Masked(), ports: ports, loaded: make(chan struct{}), ips: map[netip.Addr]string{}, nodePorts: map[int]string{}}
 }
 
 // FirstIP returns the first usable address of the CIDR (the kubernetes
 // Service's ClusterIP).
 func (s *Services) FirstIP() netip.Addr { return s.cidr.Addr().Next() }
 
-// Load records the allocations of existing services (on start).
+// Load records the allocations of existing services; it is called once,
+// at start, and opens admission.
 func (s *Services) Load(svcs []*corev1.Service) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer close(s.loaded)
 	for _, svc := range svcs {
 		owner := svc.Namespace + "/" + svc.Name
 		for _, ip := range clusterIPs(svc) {
@@ -82,11 +88,51 @@ func clusterIPs(svc *corev1.Service) []string {
 	return nil
 }
 
-// Admit allocates on create and on updates that need new allocations.
-func (s *Services) Admit(_ context.Context, op registry.Operation, k *registry.Kind, obj, old runtime.Object) error {
+// reservation is what one admitted Service write allocated (freed on
+// Abort) and gave up (freed on Commit).
+type reservation struct {
+	s        *Services
+	ips      []netip.Addr
+	ports    []int
+	released []int
+}
+
+// Commit frees the node ports the write gave up.
+func (r *reservation) Commit() {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	for _, p := range r.released {
+		delete(r.s.nodePorts, p)
+	}
+}
+
+// Abort frees what the write allocated.
+func (r *reservation) Abort() {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	r.abortLocked()
+}
+
+func (r *reservation) abortLocked() {
+	for _, a := range r.ips {
+		delete(r.s.ips, a)
+	}
+	for _, p := range r.ports {
+		delete(r.s.nodePorts, p)
+	}
+}
+
+// Admit allocates what a created Service, or an update that needs new
+// node ports, asks for. It waits until Load has run.
+func (s *Services) Admit(ctx context.Context, op registry.Operation, k *registry.Kind, obj, old runtime.Object) (registry.Reservation, error) {
 	svc, ok := obj.(*corev1.Service)
-	if !ok || op == registry.Delete {
-		return nil
+	if !ok {
+		return nil, nil
+	}
+	select {
+	case <-s.loaded:
+	case <-ctx.Done():
+		return nil, apierrors.NewServiceUnavailable("the service IP allocator is not loaded yet")
 	}
 	var prev *corev1.Service
 	if op == registry.Update {
@@ -94,15 +140,15 @@ func (s *Services) Admit(_ context.Context, op registry.Operation, k *registry.K
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r := &reservation{s: s}
 	owner := svc.Namespace + "/" + svc.Name
 	var errs field.ErrorList
 	if prev == nil && svc.Spec.ClusterIP != corev1.ClusterIPNone {
-		if err := s.allocateIP(svc, owner); err != nil {
+		if err := s.allocateIP(svc, owner, r); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	needPorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
-	var taken []int
 	for i := range svc.Spec.Ports {
 		p := &svc.Spec.Ports[i]
 		path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
@@ -133,30 +179,20 @@ func (s *Services) Admit(_ context.Context, op registry.Operation, k *registry.K
 			p.NodePort = int32(n)
 		}
 		s.nodePorts[portKey(*p)] = owner
-		taken = append(taken, portKey(*p))
-	}
-	if len(errs) > 0 {
-		for _, t := range taken {
-			delete(s.nodePorts, t)
-		}
-		if prev == nil {
-			for _, ip := range clusterIPs(svc) {
-				if a, err := netip.ParseAddr(ip); err == nil && s.ips[a] == owner {
-					delete(s.ips, a)
-				}
-			}
-		}
-		return apierrors.NewInvalid(k.GroupVersionKind().GroupKind(), svc.Name, errs)
+		r.ports = append(r.ports, portKey(*p))
 	}
 	if prev != nil {
-		// Ports the update gave up are free again.
 		for _, p := range prev.Spec.Ports {
 			if p.NodePort != 0 && !hasNodePort(svc, p) {
-				delete(s.nodePorts, portKey(p))
+				r.released = append(r.released, portKey(p))
 			}
 		}
 	}
-	return nil
+	if len(errs) > 0 {
+		r.abortLocked()
+		return nil, apierrors.NewInvalid(k.GroupVersionKind().GroupKind(), svc.Name, errs)
+	}
+	return r, nil
 }
 
 func hasNodePort(svc *corev1.Service, p corev1.ServicePort) bool {
@@ -168,7 +204,7 @@ func hasNodePort(svc *corev1.Service, p corev1.ServicePort) bool {
 	return false
 }
 
-func (s *Services) allocateIP(svc *corev1.Service, owner string) *field.Error {
+func (s *Services) allocateIP(svc *corev1.Service, owner string, r *reservation) *field.Error {
 	path := field.NewPath("spec", "clusterIPs").Index(0)
 	if ip := svc.Spec.ClusterIP; ip != "" {
 		a, err := netip.ParseAddr(ip)
@@ -178,10 +214,14 @@ func (s *Services) allocateIP(svc *corev1.Service, owner string) *field.Error {
 		if !s.cidr.Contains(a) || a == s.cidr.Addr() || a == lastAddr(s.cidr) {
 			return field.Invalid(path, ip, fmt.Sprintf("failed to allocate IP %s: the provided IP (%s) is not in the valid range. The range of valid IPs is %s", ip, ip, s.cidr))
 		}
-		if o, used := s.ips[a]; used && o != owner {
+		o, used := s.ips[a]
+		if used && o != owner {
 			return field.Invalid(path, ip, fmt.Sprintf("failed to allocate IP %s: provided IP is already allocated", ip))
 		}
-		s.ips[a] = owner
+		if !used {
+			s.ips[a] = owner
+			r.ips = append(r.ips, a)
+		}
 		svc.Spec.ClusterIPs = []string{ip}
 		return nil
 	}
@@ -190,6 +230,7 @@ func (s *Services) allocateIP(svc *corev1.Service, owner string) *field.Error {
 		return field.Invalid(path, "", "failed to allocate a serviceIP: range is full")
 	}
 	s.ips[a] = owner
+	r.ips = append(r.ips, a)
 	svc.Spec.ClusterIP = a.String()
 	svc.Spec.ClusterIPs = []string{a.String()}
 	return nil
@@ -227,8 +268,8 @@ func (s *Services) freePort(p corev1.ServicePort) (int, bool) {
 	return 0, false
 }
 
-// Release frees what a deleted (or never stored) service held.
-func (s *Services) Release(_ context.Context, _ *registry.Kind, obj runtime.Object) {
+// Release frees what a deleted service held.
+func (s *Services) Release(_ *registry.Kind, obj runtime.Object) {
 	svc, ok := obj.(*corev1.Service)
 	if !ok {
 		return

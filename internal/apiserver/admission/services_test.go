@@ -29,6 +29,7 @@ func svc(name, typ, ip string, nodePorts ...int32) *corev1.Service {
 func newAlloc(cidr string) *Services {
 	a := NewServices(netip.MustParsePrefix(cidr), PortRange{Min: 30000, Max: 30002})
 	a.ReserveFirst()
+	a.Load(nil)
 	return a
 }
 
@@ -37,7 +38,7 @@ func TestAllocatesUniqueClusterIPsInRange(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 5; i++ {
 		s := svc("s"+string(rune('a'+i)), "ClusterIP", "")
-		if err := a.Admit(context.Background(), registry.Create, svcKind, s, nil); err != nil {
+		if _, err := a.Admit(context.Background(), registry.Create, svcKind, s, nil); err != nil {
 			t.Fatalf("service %d: %v", i, err)
 		}
 		ip := netip.MustParseAddr(s.Spec.ClusterIP)
@@ -49,7 +50,7 @@ func TestAllocatesUniqueClusterIPsInRange(t *testing.T) {
 			t.Fatalf("clusterIPs %v", s.Spec.ClusterIPs)
 		}
 	}
-	err := a.Admit(context.Background(), registry.Create, svcKind, svc("full", "ClusterIP", ""), nil)
+	_, err := a.Admit(context.Background(), registry.Create, svcKind, svc("full", "ClusterIP", ""), nil)
 	if err == nil || !strings.Contains(err.Error(), "range is full") {
 		t.Fatalf("full range: %v", err)
 	}
@@ -57,20 +58,20 @@ func TestAllocatesUniqueClusterIPsInRange(t *testing.T) {
 
 func TestRequestedIPConflictsAndRange(t *testing.T) {
 	a := newAlloc("10.43.0.0/16")
-	if err := a.Admit(context.Background(), registry.Create, svcKind, svc("a", "ClusterIP", "10.43.0.50"), nil); err != nil {
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("a", "ClusterIP", "10.43.0.50"), nil); err != nil {
 		t.Fatal(err)
 	}
-	err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "ClusterIP", "10.43.0.50"), nil)
+	_, err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "ClusterIP", "10.43.0.50"), nil)
 	if err == nil || !strings.Contains(err.Error(), "spec.clusterIPs[0]: Invalid value: \"10.43.0.50\": failed to allocate IP 10.43.0.50: provided IP is already allocated") {
 		t.Fatalf("duplicate: %v", err)
 	}
-	err = a.Admit(context.Background(), registry.Create, svcKind, svc("c", "ClusterIP", "10.99.0.1"), nil)
+	_, err = a.Admit(context.Background(), registry.Create, svcKind, svc("c", "ClusterIP", "10.99.0.1"), nil)
 	if err == nil || !strings.Contains(err.Error(), "is not in the valid range") {
 		t.Fatalf("out of range: %v", err)
 	}
 	// Released on delete, the IP can be taken again.
-	a.Release(context.Background(), svcKind, svc("a", "ClusterIP", "10.43.0.50"))
-	if err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "ClusterIP", "10.43.0.50"), nil); err != nil {
+	a.Release(svcKind, svc("a", "ClusterIP", "10.43.0.50"))
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "ClusterIP", "10.43.0.50"), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -78,24 +79,24 @@ func TestRequestedIPConflictsAndRange(t *testing.T) {
 func TestNodePortsAllocatedAndConflicting(t *testing.T) {
 	a := newAlloc("10.43.0.0/16")
 	s1 := svc("a", "NodePort", "", 0)
-	if err := a.Admit(context.Background(), registry.Create, svcKind, s1, nil); err != nil {
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, s1, nil); err != nil {
 		t.Fatal(err)
 	}
 	np := s1.Spec.Ports[0].NodePort
 	if np < 30000 || np > 30002 {
 		t.Fatalf("nodePort %d out of range", np)
 	}
-	err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "NodePort", "", np), nil)
+	_, err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "NodePort", "", np), nil)
 	if err == nil || !strings.Contains(err.Error(), "provided port is already allocated") {
 		t.Fatalf("duplicate nodePort: %v", err)
 	}
-	err = a.Admit(context.Background(), registry.Create, svcKind, svc("c", "NodePort", "", 40000), nil)
+	_, err = a.Admit(context.Background(), registry.Create, svcKind, svc("c", "NodePort", "", 40000), nil)
 	if err == nil || !strings.Contains(err.Error(), "provided port is not in the valid range. The range of valid ports is 30000-30002") {
 		t.Fatalf("nodePort out of range: %v", err)
 	}
 	// A failed create gives back the IP it took.
 	before := len(a.ips)
-	_ = a.Admit(context.Background(), registry.Create, svcKind, svc("d", "NodePort", "", np), nil)
+	_, _ = a.Admit(context.Background(), registry.Create, svcKind, svc("d", "NodePort", "", np), nil)
 	if len(a.ips) != before {
 		t.Fatalf("failed admission leaked an IP: %d → %d", before, len(a.ips))
 	}
@@ -103,21 +104,71 @@ func TestNodePortsAllocatedAndConflicting(t *testing.T) {
 	upd := s1.DeepCopy()
 	upd.Spec.Type = corev1.ServiceTypeClusterIP
 	upd.Spec.Ports[0].NodePort = 0
-	if err := a.Admit(context.Background(), registry.Update, svcKind, upd, s1); err != nil {
+	r, err := a.Admit(context.Background(), registry.Update, svcKind, upd, s1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Admit(context.Background(), registry.Create, svcKind, svc("e", "NodePort", "", np), nil); err != nil {
+	// Until the update is stored, the port stays taken.
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("e", "NodePort", "", np), nil); err == nil {
+		t.Fatal("port freed before the update was committed")
+	}
+	r.Commit()
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("e", "NodePort", "", np), nil); err != nil {
 		t.Fatalf("freed port not reusable: %v", err)
 	}
 }
 
 func TestLoadRebuildsAllocations(t *testing.T) {
-	a := newAlloc("10.43.0.0/16")
+	a := NewServices(netip.MustParsePrefix("10.43.0.0/16"), PortRange{Min: 30000, Max: 30002})
 	a.Load([]*corev1.Service{svc("a", "NodePort", "10.43.0.9", 30001)})
-	if err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "ClusterIP", "10.43.0.9"), nil); err == nil {
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "ClusterIP", "10.43.0.9"), nil); err == nil {
 		t.Fatal("loaded IP allocated twice")
 	}
-	if err := a.Admit(context.Background(), registry.Create, svcKind, svc("c", "NodePort", "", 30001), nil); err == nil {
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("c", "NodePort", "", 30001), nil); err == nil {
 		t.Fatal("loaded node port allocated twice")
+	}
+}
+
+func TestAbortFreesOnlyWhatTheWriteTook(t *testing.T) {
+	a := newAlloc("10.43.0.0/16")
+	first := svc("a", "NodePort", "10.43.0.50", 30001)
+	r, err := a.Admit(context.Background(), registry.Create, svcKind, first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Commit()
+	// The same object again (a create that will fail with AlreadyExists):
+	// aborting it must not free the stored object's IP.
+	again := svc("a", "ClusterIP", "10.43.0.50")
+	r, err = a.Admit(context.Background(), registry.Create, svcKind, again, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Abort()
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("b", "ClusterIP", "10.43.0.50"), nil); err == nil {
+		t.Fatal("aborted duplicate create freed the existing IP")
+	}
+	// A dry run (aborted) leaves its node port free.
+	dry := svc("c", "NodePort", "", 30002)
+	r, err = a.Admit(context.Background(), registry.Create, svcKind, dry, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Abort()
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("d", "NodePort", "", 30002), nil); err != nil {
+		t.Fatalf("aborted reservation kept its port: %v", err)
+	}
+}
+
+func TestAdmitWaitsForLoad(t *testing.T) {
+	a := NewServices(netip.MustParsePrefix("10.43.0.0/16"), PortRange{Min: 30000, Max: 30002})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.Admit(ctx, registry.Create, svcKind, svc("a", "ClusterIP", ""), nil); err == nil {
+		t.Fatal("admitted before the allocations were loaded")
+	}
+	a.Load(nil)
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("a", "ClusterIP", ""), nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -87,10 +87,22 @@ type Table struct {
 	Row func(obj runtime.Object) []interface{}
 }
 
-// Admission is an optional hook run on writes after defaulting and
-// validation; it may mutate the object (allocate a ClusterIP) or refuse it.
+// Admission is an optional hook run on creates and updates after
+// defaulting and validation; it may mutate the object (allocate a
+// ClusterIP) or refuse it. What it sets aside is held by the returned
+// Reservation until the write is known to have happened or not.
 type Admission interface {
-	Admit(ctx context.Context, op Operation, kind *Kind, obj, old runtime.Object) error
+	Admit(ctx context.Context, op Operation, kind *Kind, obj, old runtime.Object) (Reservation, error)
+	// Release frees what a deleted object held.
+	Release(kind *Kind, obj runtime.Object)
+}
+
+// Reservation is what one admitted write set aside.
+type Reservation interface {
+	// Commit is called once the write is stored.
+	Commit()
+	// Abort is called when it is not: an error, a dry run, a retry.
+	Abort()
 }
 
 // Operation is the kind of write an admission hook sees.
@@ -100,7 +112,6 @@ type Operation string
 const (
 	Create Operation = "CREATE"
 	Update Operation = "UPDATE"
-	Delete Operation = "DELETE"
 )
 
 // Registry is an immutable set of kinds with lookups.

@@ -71,39 +71,30 @@ func (s *Store) Create(ctx context.Context, k *registry.Kind, namespace string, 
 			return nil, err
 		}
 	}
-	for _, a := range s.admission {
-		if err := a.Admit(ctx, registry.Create, k, obj, nil); err != nil {
-			return nil, err
-		}
+	rs, err := s.admit(ctx, registry.Create, k, obj, nil)
+	if err != nil {
+		return nil, err
 	}
 	if o.DryRun {
+		rs.abort()
 		return obj, nil
 	}
 	data, err := encode(k, obj)
 	if err != nil {
+		rs.abort()
 		return nil, apierrors.NewInternalError(err)
 	}
 	rev, err := s.st.Create(ctx, s.key(k, namespace, m.GetName()), data)
 	if err != nil {
-		s.release(ctx, k, obj)
+		rs.abort()
 		if generated && apierrors.IsAlreadyExists(s.storageError(k, m.GetName(), err)) {
 			return nil, apierrors.NewGenerateNameConflict(k.GroupResource(), m.GetName(), 1)
 		}
 		return nil, s.storageError(k, m.GetName(), err)
 	}
+	rs.commit()
 	m.SetResourceVersion(strconv.FormatInt(rev, 10))
 	return obj, nil
-}
-
-// release tells admission hooks that a write they admitted did not happen.
-func (s *Store) release(ctx context.Context, k *registry.Kind, obj runtime.Object) {
-	for _, a := range s.admission {
-		if r, ok := a.(interface {
-			Release(ctx context.Context, k *registry.Kind, obj runtime.Object)
-		}); ok {
-			r.Release(ctx, k, obj)
-		}
-	}
 }
 
 func (s *Store) validateCreate(k *registry.Kind, obj runtime.Object) field.ErrorList {

@@ -53,11 +53,6 @@ func (s *Store) Delete(ctx context.Context, k *registry.Kind, namespace, name st
 					fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
 			}
 		}
-		for _, a := range s.admission {
-			if err := a.Admit(ctx, registry.Delete, k, obj, obj); err != nil {
-				return DeleteResult{}, err
-			}
-		}
 		marked, graceful := s.markForDeletion(k, obj, o)
 		if marked {
 			if dryRun {
@@ -90,7 +85,7 @@ func (s *Store) Delete(ctx context.Context, k *registry.Kind, namespace, name st
 			}
 			return DeleteResult{}, s.storageError(k, name, err)
 		}
-		s.release(ctx, k, obj)
+		s.release(k, obj)
 		return DeleteResult{Object: obj}, nil
 	}
 }

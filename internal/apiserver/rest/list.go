@@ -95,7 +95,7 @@ func (s *Store) List(ctx context.Context, k *registry.Kind, o ListOptions) (List
 	if err := s.WaitFresh(ctx, res, o.ResourceVersion); err != nil {
 		return ListResult{}, err
 	}
-	idx, val := indexHint(o)
+	idx, val := IndexHint(o)
 	objs, rev := res.List(idx, val)
 	out := make([]runtime.Object, 0, len(objs))
 	for _, obj := range objs {
@@ -133,15 +133,18 @@ func (s *Store) WaitFresh(ctx context.Context, res *cache.Resource, rv string) e
 			return ctx.Err()
 		}
 		if rv != "" {
-			return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %s, current: %d", rv, res.Revision()), 1)
+			err := apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %s, current: %d", rv, res.Revision()), 1)
+			// client-go recognises this cause and relists from scratch.
+			err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+			return err
 		}
 		return apierrors.NewTimeoutError(err.Error(), 1)
 	}
 	return nil
 }
 
-// indexHint picks a cache index that narrows the candidates.
-func indexHint(o ListOptions) (string, string) {
+// IndexHint picks a cache index that narrows the candidates of o.
+func IndexHint(o ListOptions) (string, string) {
 	if o.Fields != nil {
 		if v, ok := o.Fields.RequiresExactMatch("spec.nodeName"); ok {
 			return "spec.nodeName", v

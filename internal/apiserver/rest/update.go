@@ -65,24 +65,29 @@ func (s *Store) Update(ctx context.Context, k *registry.Kind, namespace, name st
 		if err := s.prepareUpdate(k, obj, old, namespace, name, o); err != nil {
 			return nil, err
 		}
-		for _, a := range s.admission {
-			if err := a.Admit(ctx, registry.Update, k, obj, old); err != nil {
-				return nil, err
-			}
+		rs, err := s.admit(ctx, registry.Update, k, obj, old)
+		if err != nil {
+			return nil, err
 		}
 		m.SetResourceVersion("")
 		data, err := encode(k, obj)
 		if err != nil {
+			rs.abort()
 			return nil, apierrors.NewInternalError(err)
 		}
 		if bytes.Equal(data, kv.Value) || o.DryRun {
-			// Nothing changed: no write, the resourceVersion stays.
+			// Nothing changed (or nothing is to change): no write, the
+			// resourceVersion stays.
+			rs.abort()
 			m.SetResourceVersion(strconv.FormatInt(kv.Revision, 10))
 			return obj, nil
 		}
-		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 {
-			// The last finalizer is gone: the object goes.
+		if deleteDuringUpdate(obj, old) {
+			// The last finalizer of an object whose deletion has no grace
+			// period left is gone: the object goes.
+			rs.abort()
 			if _, _, err := s.st.Delete(ctx, key, kv.Revision); err == nil {
+				s.release(k, old)
 				m.SetResourceVersion(strconv.FormatInt(kv.Revision, 10))
 				return obj, nil
 			} else if !errors.Is(err, storage.ErrConflict) || precondition || attempt >= maxRetries {
@@ -92,13 +97,27 @@ func (s *Store) Update(ctx context.Context, k *registry.Kind, namespace, name st
 		}
 		rev, _, err := s.st.Update(ctx, key, data, kv.Revision)
 		if err == nil {
+			rs.commit()
 			m.SetResourceVersion(strconv.FormatInt(rev, 10))
 			return obj, nil
 		}
+		rs.abort()
 		if !errors.Is(err, storage.ErrConflict) || precondition || attempt >= maxRetries {
 			return nil, s.storageError(k, name, err)
 		}
 	}
+}
+
+// deleteDuringUpdate reports whether an update removes the object: its
+// finalizers are gone and its deletion has no grace period left (a pod in
+// its grace period stays until deleted again), as Kubernetes decides.
+func deleteDuringUpdate(obj, old runtime.Object) bool {
+	m, om := accessor(obj), accessor(old)
+	if m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 {
+		return false
+	}
+	g := om.GetDeletionGracePeriodSeconds()
+	return g != nil && *g == 0
 }
 
 // prepareUpdate carries over what a client may not change, defaults and
@@ -143,7 +162,7 @@ func (s *Store) prepareUpdate(k *registry.Kind, obj, old runtime.Object, namespa
 	if k.Strategy.Default != nil {
 		k.Strategy.Default(obj)
 	}
-	if hasField(obj, "Spec") && specChanged(obj, old) && m.GetGeneration() > 0 {
+	if hasField(obj, "Spec") && !binding && specChanged(obj, old) && m.GetGeneration() > 0 {
 		m.SetGeneration(om.GetGeneration() + 1)
 	}
 	var errs field.ErrorList
