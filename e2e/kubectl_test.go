@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -365,5 +366,35 @@ func TestYAMLRequestBody(t *testing.T) {
 	}
 	if got := s.kubectl("get", "cm", "from-yaml", "-o", "jsonpath={.data.k}"); got != "v" {
 		t.Fatalf("data %q", got)
+	}
+}
+
+func TestJoinTokenCannotTouchResources(t *testing.T) {
+	s := startServer(t)
+	tok, err := os.ReadFile(s.dataDir + "/server/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := insecureClient()
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.url()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Message string `json:"message"`
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		return resp.StatusCode, st.Message
+	}
+	code, msg := get("/api/v1/namespaces/kube-system/secrets")
+	if code != 403 || msg != `secrets is forbidden: User "node-bootstrap" cannot list resource "secrets" in API group "" in the namespace "kube-system"` {
+		t.Fatalf("join token listing secrets: %d %q", code, msg)
+	}
+	if code, _ := get("/api"); code != 200 {
+		t.Fatalf("join token discovery: %d", code)
 	}
 }

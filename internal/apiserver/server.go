@@ -166,6 +166,9 @@ func (s *Server) health(ready bool) http.HandlerFunc {
 // serveResource dispatches a resource request to its verb.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	rq, err := s.parse(r.URL.Path)
+	if err == nil {
+		err = authorize(r, rq)
+	}
 	if err != nil {
 		s.codecs.writeError(w, r, err)
 		return
