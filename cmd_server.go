@@ -43,6 +43,9 @@ func serverCommand() *cli.Command {
 		&cli.StringFlag{Name: "cluster-domain", Value: "cluster.local", Usage: "cluster domain", EnvVars: env("cluster-domain")},
 		&cli.StringFlag{Name: "network-backend", Value: "vxlan", Usage: "pod network backend: vxlan or host-gw", EnvVars: env("network-backend")},
 		&cli.StringFlag{Name: "datastore-endpoint", Usage: "external etcd endpoints, comma-separated (default: embedded etcd)", EnvVars: env("datastore-endpoint")},
+		&cli.StringFlag{Name: "datastore-cafile", Usage: "CA of the external etcd", EnvVars: env("datastore-cafile")},
+		&cli.StringFlag{Name: "datastore-certfile", Usage: "client certificate for the external etcd", EnvVars: env("datastore-certfile")},
+		&cli.StringFlag{Name: "datastore-keyfile", Usage: "client key for the external etcd", EnvVars: env("datastore-keyfile")},
 		&cli.IntFlag{Name: "etcd-client-port", Value: 2379, Usage: "embedded etcd client port (127.0.0.1)", EnvVars: env("etcd-client-port")},
 		&cli.IntFlag{Name: "etcd-peer-port", Value: 2380, Usage: "embedded etcd peer port (127.0.0.1)", EnvVars: env("etcd-peer-port")},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run the control plane only", EnvVars: env("disable-agent")},
@@ -124,6 +127,7 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 	if e := c.String("datastore-endpoint"); e != "" {
 		cfg.DatastoreEndpoints = strings.Split(e, ",")
 	}
+	cfg.DatastoreCAFile, cfg.DatastoreCertFile, cfg.DatastoreKeyFile = c.String("datastore-cafile"), c.String("datastore-certfile"), c.String("datastore-keyfile")
 	if cfg.DataDir == "" {
 		return cfg, usageError{fmt.Errorf("--data-dir must not be empty")}
 	}

@@ -16,7 +16,9 @@ import (
 // (--datastore-endpoint): both serve the same objects.
 func TestExternalDatastore(t *testing.T) {
 	a := startServer(t)
-	b := startServer(t, "--datastore-endpoint", "http://127.0.0.1:"+strconv.Itoa(a.etcdPort))
+	etcdTLS := a.dataDir + "/server/tls/etcd/"
+	b := startServer(t, "--datastore-endpoint", "https://127.0.0.1:"+strconv.Itoa(a.etcdPort),
+		"--datastore-cafile", etcdTLS+"server-ca.crt", "--datastore-certfile", etcdTLS+"client.crt", "--datastore-keyfile", etcdTLS+"client.key")
 	a.kubectl("create", "configmap", "shared", "--from-literal=k=v")
 	if got := b.kubectl("get", "cm", "shared", "-o", "jsonpath={.data.k}"); got != "v" {
 		t.Fatalf("second server sees %q", got)

@@ -4,21 +4,23 @@ package datastore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
+
+	"github.com/mizzen-dev/mizzen/internal/pki"
 )
 
 // Config selects and configures the datastore.
@@ -28,8 +30,16 @@ type Config struct {
 	// Endpoints, when set, name an external etcd cluster; Dir and the ports
 	// are then unused.
 	Endpoints []string
-	// ClientPort and PeerPort are the embedded etcd's loopback ports.
+	// ClientPort and PeerPort are the embedded etcd's loopback ports. Both
+	// take TLS with client certificates only (see TLSDir).
 	ClientPort, PeerPort int
+	// TLSDir holds the embedded etcd's own CA and certificates, created on
+	// first start: server-ca.crt, server.crt/.key (listeners) and
+	// client.crt/.key (for tools such as etcd snapshots). Default: Dir's
+	// sibling "tls".
+	TLSDir string
+	// CAFile, CertFile and KeyFile authenticate to external Endpoints.
+	CAFile, CertFile, KeyFile string
 	// Name is the member name (defaults to "mizzen").
 	Name string
 	Log  *logrus.Entry
@@ -53,24 +63,28 @@ func Open(ctx context.Context, cfg Config) (*Datastore, error) {
 }
 
 func openExternal(ctx context.Context, cfg Config) (*Datastore, error) {
-	eps := make([]string, 0, len(cfg.Endpoints))
-	for _, e := range cfg.Endpoints {
-		eps = append(eps, strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "etcd://"))
+	var tlsConfig *tls.Config
+	if cfg.CAFile != "" || cfg.CertFile != "" {
+		info := transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
+		var err error
+		if tlsConfig, err = info.ClientConfig(); err != nil {
+			return nil, fmt.Errorf("datastore TLS: %w", err)
+		}
 	}
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   eps,
+		Endpoints:   cfg.Endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{},
+		TLS:         tlsConfig,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to etcd %v: %w", eps, err)
+		return nil, fmt.Errorf("connect to etcd %v: %w", cfg.Endpoints, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := c.Get(sctx, "/registry/health", clientv3.WithCountOnly()); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("etcd %v not reachable: %w", eps, err)
+		return nil, fmt.Errorf("etcd %v not reachable: %w", cfg.Endpoints, err)
 	}
 	return &Datastore{Client: c, errc: make(chan error)}, nil
 }
@@ -83,11 +97,22 @@ func openEmbedded(ctx context.Context, cfg Config) (*Datastore, error) {
 	if name == "" {
 		name = "mizzen"
 	}
+	tlsDir := cfg.TLSDir
+	if tlsDir == "" {
+		tlsDir = filepath.Join(filepath.Dir(cfg.Dir), "tls")
+	}
+	tlsInfo, err := ensureTLS(tlsDir)
+	if err != nil {
+		return nil, err
+	}
 	ec := embed.NewConfig()
 	ec.Name = name
 	ec.Dir = cfg.Dir
-	client := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cfg.ClientPort)}
-	peer := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cfg.PeerPort)}
+	// Nothing but mizzen (and tools holding the client certificate in the
+	// 0700 data directory) may talk to etcd, even from this host.
+	ec.ClientTLSInfo, ec.PeerTLSInfo = tlsInfo, tlsInfo
+	client := url.URL{Scheme: "https", Host: "127.0.0.1:" + strconv.Itoa(cfg.ClientPort)}
+	peer := url.URL{Scheme: "https", Host: "127.0.0.1:" + strconv.Itoa(cfg.PeerPort)}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	ec.InitialCluster = name + "=" + peer.String()
@@ -127,6 +152,25 @@ func openEmbedded(ctx context.Context, cfg Config) (*Datastore, error) {
 		}
 	}()
 	return d, nil
+}
+
+// ensureTLS creates (or loads) the embedded etcd's CA and certificates.
+func ensureTLS(dir string) (transport.TLSInfo, error) {
+	ca, err := pki.EnsureCA(dir)
+	if err != nil {
+		return transport.TLSInfo{}, fmt.Errorf("etcd CA: %w", err)
+	}
+	cert, key, err := pki.EnsurePeerCert(dir, ca, "server", "etcd", []string{"127.0.0.1", "localhost", "::1"})
+	if err != nil {
+		return transport.TLSInfo{}, err
+	}
+	if _, _, err := pki.EnsureClientCert(dir, ca, "client", "etcd-client", nil); err != nil {
+		return transport.TLSInfo{}, err
+	}
+	return transport.TLSInfo{
+		CertFile: cert, KeyFile: key, ClientCertFile: cert, ClientKeyFile: key,
+		TrustedCAFile: filepath.Join(dir, pki.CACertFile), ClientCertAuth: true,
+	}, nil
 }
 
 // Err reports a fatal error of the embedded etcd after start.

@@ -57,9 +57,12 @@ func TestEmbeddedEtcdKeepsDataAcrossRestart(t *testing.T) {
 
 func TestExternalEndpointsReachTheSameEtcd(t *testing.T) {
 	port := freePort(t)
-	d := open(t, Config{Dir: filepath.Join(t.TempDir(), "etcd"), ClientPort: port, PeerPort: freePort(t)})
+	dir := t.TempDir()
+	d := open(t, Config{Dir: filepath.Join(dir, "etcd"), ClientPort: port, PeerPort: freePort(t)})
 	defer d.Close()
-	x := open(t, Config{Endpoints: []string{"http://127.0.0.1:" + strconv.Itoa(port)}})
+	tlsDir := filepath.Join(dir, "tls")
+	x := open(t, Config{Endpoints: []string{"https://127.0.0.1:" + strconv.Itoa(port)},
+		CAFile: filepath.Join(tlsDir, "server-ca.crt"), CertFile: filepath.Join(tlsDir, "client.crt"), KeyFile: filepath.Join(tlsDir, "client.key")})
 	defer x.Close()
 	if _, err := x.Client.Put(context.Background(), "/registry/ext", "1"); err != nil {
 		t.Fatal(err)
@@ -67,6 +70,27 @@ func TestExternalEndpointsReachTheSameEtcd(t *testing.T) {
 	resp, err := d.Client.Get(context.Background(), "/registry/ext")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("embedded does not see the external write: %v %v", resp, err)
+	}
+}
+
+func TestEmbeddedEtcdRefusesClientsWithoutCertificate(t *testing.T) {
+	port := freePort(t)
+	dir := t.TempDir()
+	d := open(t, Config{Dir: filepath.Join(dir, "etcd"), ClientPort: port, PeerPort: freePort(t)})
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, cfg := range []Config{
+		{Endpoints: []string{"http://127.0.0.1:" + strconv.Itoa(port)}},
+		{Endpoints: []string{"https://127.0.0.1:" + strconv.Itoa(port)}, CAFile: filepath.Join(dir, "tls", "server-ca.crt")},
+	} {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		x, err := Open(cctx, cfg)
+		ccancel()
+		if err == nil {
+			x.Close()
+			t.Fatalf("%+v: connected without a client certificate", cfg)
+		}
 	}
 }
 

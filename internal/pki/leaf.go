@@ -32,19 +32,7 @@ const ServingCertBase = "serving"
 // expires within 90 days.
 func EnsureServingCert(dir string, ca *CA, hosts []string) (*tls.Certificate, error) {
 	ips, names := splitHosts(hosts)
-	want := func(cert *x509.Certificate) bool {
-		for _, ip := range ips {
-			if !slices.ContainsFunc(cert.IPAddresses, ip.Equal) {
-				return false
-			}
-		}
-		for _, name := range names {
-			if !slices.ContainsFunc(cert.DNSNames, func(n string) bool { return strings.EqualFold(n, name) }) {
-				return false
-			}
-		}
-		return true
-	}
+	want := func(cert *x509.Certificate) bool { return hasHosts(cert, ips, names) }
 	newTemplate := func() *x509.Certificate {
 		t := leafTemplate("kube-apiserver", nil, x509.ExtKeyUsageServerAuth)
 		t.IPAddresses, t.DNSNames = ips, names
@@ -59,6 +47,26 @@ func EnsureServingCert(dir string, ca *CA, hosts []string) (*tls.Certificate, er
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
 	return &pair, nil
+}
+
+// EnsurePeerCert loads or issues <base>.crt/.key in dir: a certificate for
+// hosts usable both to serve and as a client, as etcd's listeners need
+// (peers dial each other with it). It is renewed like EnsureServingCert.
+func EnsurePeerCert(dir string, ca *CA, base, commonName string, hosts []string) (certPath, keyPath string, err error) {
+	ips, names := splitHosts(hosts)
+	want := func(cert *x509.Certificate) bool {
+		return slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && hasHosts(cert, ips, names)
+	}
+	newTemplate := func() *x509.Certificate {
+		t := leafTemplate(commonName, nil, x509.ExtKeyUsageServerAuth)
+		t.ExtKeyUsage = append(t.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+		t.IPAddresses, t.DNSNames = ips, names
+		return t
+	}
+	if _, _, err := ensureLeaf(dir, base, ca, x509.ExtKeyUsageServerAuth, want, newTemplate); err != nil {
+		return "", "", fmt.Errorf("certificate %s: %w", base, err)
+	}
+	return filepath.Join(dir, base+".crt"), filepath.Join(dir, base+".key"), nil
 }
 
 // EnsureClientCert loads <fileBase>.crt and <fileBase>.key from dir, or
@@ -149,6 +157,21 @@ func leafTemplate(cn string, orgs []string, usage x509.ExtKeyUsage) *x509.Certif
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{usage},
 	}
+}
+
+// hasHosts reports whether cert names every one of ips and names.
+func hasHosts(cert *x509.Certificate, ips []net.IP, names []string) bool {
+	for _, ip := range ips {
+		if !slices.ContainsFunc(cert.IPAddresses, ip.Equal) {
+			return false
+		}
+	}
+	for _, name := range names {
+		if !slices.ContainsFunc(cert.DNSNames, func(n string) bool { return strings.EqualFold(n, name) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // splitHosts sorts hosts into IP addresses and DNS names, dropping empty

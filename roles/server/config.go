@@ -28,6 +28,9 @@ type Config struct {
 	ClusterDomain       string
 	NetworkBackend      string
 	DatastoreEndpoints  []string
+	DatastoreCAFile     string
+	DatastoreCertFile   string
+	DatastoreKeyFile    string
 	EtcdClientPort      int
 	EtcdPeerPort        int
 	DisableAgent        bool

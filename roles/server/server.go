@@ -46,7 +46,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer ln.Close()
 
 	ds, err := datastore.Open(ctx, datastore.Config{
-		Dir: filepath.Join(serverDir, "db", "etcd"), Endpoints: cfg.DatastoreEndpoints,
+		Dir: filepath.Join(serverDir, "db", "etcd"), TLSDir: filepath.Join(serverDir, "tls", "etcd"),
+		Endpoints: cfg.DatastoreEndpoints,
+		CAFile:    cfg.DatastoreCAFile, CertFile: cfg.DatastoreCertFile, KeyFile: cfg.DatastoreKeyFile,
 		ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort, Log: log.WithField("component", "etcd"),
 	})
 	if err != nil {
