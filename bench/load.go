@@ -1,9 +1,12 @@
 package main
 
 import (
+	"path/filepath"
+
 	"context"
 	"errors"
 	"fmt"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"net"
 	"sort"
 	"strings"
@@ -152,10 +155,10 @@ func apiCreates(ctx context.Context, cfg *rest.Config, ns string, workers, n int
 // etcdCreates writes value-sized keys under prefix from workers etcd
 // clients, each a create-if-absent transaction as the API server's
 // storage does, then deletes them.
-func etcdCreates(ctx context.Context, endpoint, prefix string, workers, n int, d time.Duration, size int) (opsResult, error) {
+func etcdCreates(ctx context.Context, endpoint etcdEndpoint, prefix string, workers, n int, d time.Duration, size int) (opsResult, error) {
 	clients := make([]*clientv3.Client, workers)
 	for i := range clients {
-		c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		c, err := endpoint.client()
 		if err != nil {
 			return opsResult{}, err
 		}
@@ -178,8 +181,8 @@ func etcdCreates(ctx context.Context, endpoint, prefix string, workers, n int, d
 }
 
 // etcdRevision returns etcd's current revision.
-func etcdRevision(ctx context.Context, endpoint string) (int64, error) {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+func etcdRevision(ctx context.Context, endpoint etcdEndpoint) (int64, error) {
+	c, err := endpoint.client()
 	if err != nil {
 		return 0, err
 	}
@@ -192,8 +195,8 @@ func etcdRevision(ctx context.Context, endpoint string) (int64, error) {
 }
 
 // storedSize returns the size of the value etcd holds at key.
-func storedSize(ctx context.Context, endpoint, key string) (int, error) {
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+func storedSize(ctx context.Context, endpoint etcdEndpoint, key string) (int, error) {
+	c, err := endpoint.client()
 	if err != nil {
 		return 0, err
 	}
@@ -217,4 +220,24 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
 	}
 	return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+}
+
+// etcdEndpoint is the server's embedded etcd and the client certificate
+// (in its data directory) that etcd requires.
+type etcdEndpoint struct {
+	addr   string
+	tlsDir string
+}
+
+func (e etcdEndpoint) client() (*clientv3.Client, error) {
+	info := transport.TLSInfo{
+		TrustedCAFile: filepath.Join(e.tlsDir, "server-ca.crt"),
+		CertFile:      filepath.Join(e.tlsDir, "client.crt"),
+		KeyFile:       filepath.Join(e.tlsDir, "client.key"),
+	}
+	tlsConfig, err := info.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	return clientv3.New(clientv3.Config{Endpoints: []string{"https://" + e.addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: tlsConfig})
 }

@@ -210,7 +210,9 @@ func (s *server) stop() (time.Duration, error) {
 }
 
 // etcdEndpoint is the embedded etcd's client address.
-func (s *server) etcdEndpoint() string { return "127.0.0.1:" + strconv.Itoa(s.etcdPort) }
+func (s *server) etcdEndpoint() etcdEndpoint {
+	return etcdEndpoint{addr: "127.0.0.1:" + strconv.Itoa(s.etcdPort), tlsDir: filepath.Join(s.dir, "data", "server", "tls", "etcd")}
+}
 
 // diagnosis says whether s has exited and shows the end of its log.
 func (s *server) diagnosis() string {
