@@ -398,3 +398,24 @@ func TestJoinTokenCannotTouchResources(t *testing.T) {
 		t.Fatalf("join token discovery: %d", code)
 	}
 }
+
+func TestEventsOfBothAPIsAreOneStore(t *testing.T) {
+	s := startServer(t)
+	uid := s.kubectlInOK(boundPod, "create", "-f", "-", "-o", "jsonpath={.metadata.uid}")
+	ev := `{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"p.1"},"eventTime":"2026-01-01T00:00:00.000000Z",
+"reportingController":"example.com/ctl","reportingInstance":"ctl-1","action":"Poke","reason":"Poked","type":"Normal",
+"note":"poked the pod","regarding":{"kind":"Pod","namespace":"default","name":"p","apiVersion":"v1","uid":"` + uid + `"}}`
+	s.kubectlInOK(ev, "create", "-f", "-")
+	out := s.kubectl("get", "events.v1.", "-o", "jsonpath={.items[0].message}")
+	if out != "poked the pod" {
+		t.Fatalf("core/v1 view of an events.k8s.io Event: %q", out)
+	}
+	mustContain(t, s.kubectl("describe", "pod", "p"), "Poked", "poked the pod")
+	out = s.kubectl("get", "events.v1.events.k8s.io", "p.1", "-o", "jsonpath={.note} {.regarding.name}")
+	if out != "poked the pod p" {
+		t.Fatalf("events.k8s.io view: %q", out)
+	}
+	// Field selectors on involvedObject work on the shared store.
+	out = s.kubectl("get", "events", "--field-selector", "involvedObject.name=p", "-o", "name")
+	mustContain(t, out, "event/p.1")
+}

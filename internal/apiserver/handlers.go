@@ -22,13 +22,13 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rq request) {
 	}
 	var obj runtime.Object
 	if r.URL.Query().Get("resourceVersion") == "0" {
-		res := s.store.Cache().Resource(rq.kind.GroupResource())
+		res := s.store.Resource(rq.kind)
 		o, ok := res.Get(res.Key(nsOf(rq), rq.name))
 		if !ok {
 			s.codecs.writeError(w, r, apierrors.NewNotFound(rq.kind.GroupResource(), rq.name))
 			return
 		}
-		obj = o
+		obj = rq.kind.Present(o)
 	} else if obj, err = s.store.Get(r.Context(), rq.kind, rq.namespace, rq.name); err != nil {
 		s.codecs.writeError(w, r, err)
 		return

@@ -39,6 +39,9 @@ type watchSource struct {
 	initial    []runtime.Object
 	initialRev int64
 	initialEnd bool
+	// present converts the source's objects to the requested kind (the
+	// cache holds them in their stored form).
+	present func(runtime.Object) runtime.Object
 }
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, rq request) {
@@ -91,7 +94,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rq request) {
 	ws := &watchStream{s: s, w: w, out: out, kind: rq.kind}
 	ws.start()
 	for _, obj := range src.initial {
-		if match(obj) && !ws.send(watch.Added, obj) {
+		if obj = src.present(obj); match(obj) && !ws.send(watch.Added, obj) {
 			return
 		}
 	}
@@ -116,6 +119,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rq request) {
 		case ev, ok := <-src.events:
 			if !ok {
 				return
+			}
+			if ev.Type != watch.Error {
+				ev.Object, ev.Prev = src.present(ev.Object), src.present(ev.Prev)
 			}
 			t, obj := filterEvent(ev, match)
 			if t == "" {
@@ -171,7 +177,7 @@ func filterEvent(ev cache.Event, match func(runtime.Object) bool) (watch.EventTy
 // Unset, it keeps the legacy behaviour: synthetic ADDED events for rv ""
 // and "0", none after a given resourceVersion.
 func (s *Server) watchSource(ctx context.Context, k *registry.Kind, o rest.ListOptions, initial *bool, bookmarks bool) (*watchSource, error) {
-	res := s.store.Cache().Resource(k.GroupResource())
+	res := s.store.Resource(k)
 	if initial != nil {
 		if o.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan {
 			return nil, apierrors.NewBadRequest("sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan")
@@ -187,7 +193,7 @@ func (s *Server) watchSource(ctx context.Context, k *registry.Kind, o rest.ListO
 		}
 		idx, val := rest.IndexHint(o)
 		objs, rev, w := res.ListAndWatch(idx, val)
-		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop, initial: objs, initialRev: rev, initialEnd: sendInitial}, nil
+		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop, initial: objs, initialRev: rev, initialEnd: sendInitial, present: k.Present}, nil
 	}
 	if o.ResourceVersion == "" || o.ResourceVersion == "0" {
 		if err := s.store.WaitFresh(ctx, res, o.ResourceVersion); err != nil {
@@ -197,7 +203,7 @@ func (s *Server) watchSource(ctx context.Context, k *registry.Kind, o rest.ListO
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop}, nil
+		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop, present: k.Present}, nil
 	}
 	from, err := strconv.ParseInt(o.ResourceVersion, 10, 64)
 	if err != nil || from < 0 {
@@ -208,7 +214,7 @@ func (s *Server) watchSource(ctx context.Context, k *registry.Kind, o rest.ListO
 	}
 	w, err := res.Watch(from)
 	if err == nil {
-		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop}, nil
+		return &watchSource{events: w.Events(), bookmark: w.Bookmark, stop: w.Stop, present: k.Present}, nil
 	}
 	return s.storageWatch(ctx, k, res, from)
 }
@@ -261,7 +267,9 @@ func (s *Server) storageWatch(ctx context.Context, k *registry.Kind, res *cache.
 			}
 		}
 	}()
-	return &watchSource{events: out, stop: cancel, bookmark: func() (int64, bool) { return last.Load(), false }}, nil
+	// Decoder(k) already presents objects as k.
+	same := func(obj runtime.Object) runtime.Object { return obj }
+	return &watchSource{events: out, stop: cancel, bookmark: func() (int64, bool) { return last.Load(), false }, present: same}, nil
 }
 
 // watchStream writes watch events in the negotiated encoding.

@@ -33,11 +33,12 @@ type KV struct {
 
 // Store reads and writes objects in etcd with optimistic concurrency.
 type Store struct {
-	c *clientv3.Client
+	c      *clientv3.Client
+	leases *leases
 }
 
 // New returns a Store over client.
-func New(client *clientv3.Client) *Store { return &Store{c: client} }
+func New(client *clientv3.Client) *Store { return &Store{c: client, leases: &leases{c: client}} }
 
 // ResourcePrefix returns the key prefix of a resource, with a trailing
 // slash: /registry/<group>/<resource>/ (group "core" for the legacy group).
@@ -60,10 +61,14 @@ func NamespacePrefix(group, resource, namespace string) string {
 }
 
 // Create stores value at key if nothing is there.
-func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+func (s *Store) Create(ctx context.Context, key string, value []byte, opts ...WriteOption) (int64, error) {
+	put, err := s.putOptions(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(clientv3.OpPut(key, string(value), put...)).
 		Commit()
 	if err != nil {
 		return 0, fmt.Errorf("create %s: %w", key, err)
@@ -90,10 +95,14 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 // Update replaces the object at key if its revision is still rev. It
 // returns ErrNotFound when the key is gone and ErrConflict, with the current
 // object, when it changed since rev.
-func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64) (int64, KV, error) {
+func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64, opts ...WriteOption) (int64, KV, error) {
+	put, err := s.putOptions(ctx, opts)
+	if err != nil {
+		return 0, KV{}, err
+	}
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(clientv3.OpPut(key, string(value), put...)).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mizzen-dev/mizzen/internal/datastore"
 	"github.com/mizzen-dev/mizzen/internal/storage"
@@ -175,5 +176,36 @@ func TestNoLostUpdates(t *testing.T) {
 	kv, _ := st.Get(ctx, key)
 	if string(kv.Value) != strconv.Itoa(writers*each) {
 		t.Fatalf("counter = %s, want %d", kv.Value, writers*each)
+	}
+}
+
+func TestTTLWritesShareALease(t *testing.T) {
+	st, prefix := newStore(t)
+	ctx := context.Background()
+	if _, err := st.Create(ctx, prefix+"a", []byte("1"), storage.WithTTL(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := st.Create(ctx, prefix+"b", []byte("1"), storage.WithTTL(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Update(ctx, prefix+"b", []byte("2"), rev, storage.WithTTL(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := ds.Client.Get(ctx, prefix+"a")
+	b, _ := ds.Client.Get(ctx, prefix+"b")
+	if a.Kvs[0].Lease == 0 || a.Kvs[0].Lease != b.Kvs[0].Lease {
+		t.Fatalf("leases %x and %x: want one shared lease", a.Kvs[0].Lease, b.Kvs[0].Lease)
+	}
+	ttl, err := ds.Client.TimeToLive(ctx, clientv3.LeaseID(a.Kvs[0].Lease))
+	if err != nil || ttl.TTL < int64(time.Hour/time.Second) || ttl.TTL > int64((time.Hour+2*time.Minute)/time.Second) {
+		t.Fatalf("lease TTL %d s, %v", ttl.TTL, err)
+	}
+	if _, err := st.Create(ctx, prefix+"c", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := ds.Client.Get(ctx, prefix+"c")
+	if c.Kvs[0].Lease != 0 {
+		t.Fatal("write without TTL got a lease")
 	}
 }

@@ -3,6 +3,8 @@
 package kinds
 
 import (
+	"time"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -30,6 +32,9 @@ func Registry() *registry.Registry {
 		kind.Table = tables.For(kind.GroupResource())
 		return kind
 	}
+	coreEvents := k(&registry.Kind{GVR: core("events"), Kind: "Event", ListKind: "EventList", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
+		New: func() runtime.Object { return &corev1.Event{} }, NewList: func() runtime.Object { return &corev1.EventList{} },
+		Fields: eventFields, TTL: eventTTL})
 	return registry.New(
 		k(&registry.Kind{GVR: core("namespaces"), Kind: "Namespace", ListKind: "NamespaceList", Singular: "namespace", ShortNames: []string{"ns"},
 			New: func() runtime.Object { return &corev1.Namespace{} }, NewList: func() runtime.Object { return &corev1.NamespaceList{} },
@@ -50,9 +55,7 @@ func Registry() *registry.Registry {
 		k(&registry.Kind{GVR: core("secrets"), Kind: "Secret", ListKind: "SecretList", Singular: "secret", Namespaced: true,
 			New: func() runtime.Object { return &corev1.Secret{} }, NewList: func() runtime.Object { return &corev1.SecretList{} },
 			Fields: secretFields}),
-		k(&registry.Kind{GVR: core("events"), Kind: "Event", ListKind: "EventList", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
-			New: func() runtime.Object { return &corev1.Event{} }, NewList: func() runtime.Object { return &corev1.EventList{} },
-			Fields: eventFields}),
+		coreEvents,
 		k(&registry.Kind{GVR: core("serviceaccounts"), Kind: "ServiceAccount", ListKind: "ServiceAccountList", Singular: "serviceaccount", ShortNames: []string{"sa"}, Namespaced: true,
 			New: func() runtime.Object { return &corev1.ServiceAccount{} }, NewList: func() runtime.Object { return &corev1.ServiceAccountList{} }}),
 		k(&registry.Kind{GVR: appsv1.SchemeGroupVersion.WithResource("deployments"), Kind: "Deployment", ListKind: "DeploymentList", Singular: "deployment", ShortNames: []string{"deploy"}, Categories: []string{"all"}, Namespaced: true,
@@ -72,9 +75,15 @@ func Registry() *registry.Registry {
 		k(&registry.Kind{GVR: discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), Kind: "EndpointSlice", ListKind: "EndpointSliceList", Singular: "endpointslice", Namespaced: true,
 			New: func() runtime.Object { return &discoveryv1.EndpointSlice{} }, NewList: func() runtime.Object { return &discoveryv1.EndpointSliceList{} }}),
 		k(&registry.Kind{GVR: eventsv1.SchemeGroupVersion.WithResource("events"), Kind: "Event", ListKind: "EventList", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
-			New: func() runtime.Object { return &eventsv1.Event{} }, NewList: func() runtime.Object { return &eventsv1.EventList{} }}),
+			New: func() runtime.Object { return &eventsv1.Event{} }, NewList: func() runtime.Object { return &eventsv1.EventList{} },
+			Storage: coreEvents, ToStorage: eventToCore, FromStorage: eventFromCore, TTL: eventTTL,
+			Fields: func(obj runtime.Object) fields.Set { return eventFields(eventToCore(obj)) }}),
 	)
 }
+
+// eventTTL is how long an Event lives after its last update, the default
+// of kube-apiserver's --event-ttl.
+const eventTTL = time.Hour
 
 // Scheme returns a scheme holding the types of every served group, with
 // metav1's types registered for each group version.

@@ -7,6 +7,7 @@ package registry
 import (
 	"context"
 	"sort"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -45,6 +46,32 @@ type Kind struct {
 	// Fields returns the field-selector fields of an object; nil means
 	// only metadata.name and metadata.namespace.
 	Fields func(obj runtime.Object) fields.Set
+	// Storage, when set, is the kind whose objects this kind presents in
+	// another form: events.k8s.io/v1 Events are core/v1 Events, stored and
+	// cached once. ToStorage and FromStorage convert between the two.
+	Storage     *Kind
+	ToStorage   func(obj runtime.Object) runtime.Object
+	FromStorage func(obj runtime.Object) runtime.Object
+	// TTL, when set, makes etcd remove an object that long after its last
+	// write (Events, like kube-apiserver's --event-ttl).
+	TTL time.Duration
+}
+
+// Stored returns the kind whose storage holds this kind's objects.
+func (k *Kind) Stored() *Kind {
+	if k.Storage != nil {
+		return k.Storage
+	}
+	return k
+}
+
+// Present converts a stored object to this kind's form (a no-op for
+// kinds that are stored as themselves).
+func (k *Kind) Present(obj runtime.Object) runtime.Object {
+	if k.Storage == nil || obj == nil {
+		return obj
+	}
+	return k.FromStorage(obj)
 }
 
 // GroupVersionKind returns the kind's GVK.

@@ -84,7 +84,7 @@ func (s *Store) Create(ctx context.Context, k *registry.Kind, namespace string, 
 		rs.abort()
 		return nil, apierrors.NewInternalError(err)
 	}
-	rev, err := s.st.Create(ctx, s.key(k, namespace, m.GetName()), data)
+	rev, err := s.st.Create(ctx, s.key(k, namespace, m.GetName()), data, writeOptions(k)...)
 	if err != nil {
 		rs.abort()
 		if generated && apierrors.IsAlreadyExists(s.storageError(k, m.GetName(), err)) {

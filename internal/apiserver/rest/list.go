@@ -91,7 +91,7 @@ func (s *Store) List(ctx context.Context, k *registry.Kind, o ListOptions) (List
 	if !fromCache {
 		return s.listStorage(ctx, k, o, match)
 	}
-	res := s.cache.Resource(k.GroupResource())
+	res := s.Resource(k)
 	if err := s.WaitFresh(ctx, res, o.ResourceVersion); err != nil {
 		return ListResult{}, err
 	}
@@ -99,7 +99,7 @@ func (s *Store) List(ctx context.Context, k *registry.Kind, o ListOptions) (List
 	objs, rev := res.List(idx, val)
 	out := make([]runtime.Object, 0, len(objs))
 	for _, obj := range objs {
-		if match(obj) {
+		if obj = k.Present(obj); match(obj) {
 			out = append(out, obj)
 		}
 	}
@@ -172,9 +172,11 @@ type continueToken struct {
 
 // listStorage pages through etcd at one revision.
 func (s *Store) listStorage(ctx context.Context, k *registry.Kind, o ListOptions, match func(runtime.Object) bool) (ListResult, error) {
-	prefix := storage.ResourcePrefix(k.GVR.Group, k.GVR.Resource)
+	gvr := k.Stored().GVR
+	root := storage.ResourcePrefix(gvr.Group, gvr.Resource)
+	prefix := root
 	if k.Namespaced && o.Namespace != "" {
-		prefix = storage.NamespacePrefix(k.GVR.Group, k.GVR.Resource, o.Namespace)
+		prefix = storage.NamespacePrefix(gvr.Group, gvr.Resource, o.Namespace)
 	}
 	from := prefix
 	var rev int64
@@ -184,7 +186,7 @@ func (s *Store) listStorage(ctx context.Context, k *registry.Kind, o ListOptions
 			return ListResult{}, apierrors.NewBadRequest(fmt.Sprintf("invalid continue token: %v", err))
 		}
 		rev = tok.ResourceVersion
-		from = storage.ResourcePrefix(k.GVR.Group, k.GVR.Resource) + tok.StartKey
+		from = root + tok.StartKey
 		if !strings.HasPrefix(from, prefix) {
 			return ListResult{}, apierrors.NewBadRequest("invalid continue token: it does not belong to this list")
 		}
@@ -226,7 +228,7 @@ func (s *Store) listStorage(ctx context.Context, k *registry.Kind, o ListOptions
 			out.Items = append(out.Items, obj)
 			if o.Limit > 0 && int64(len(out.Items)) == o.Limit {
 				if i < len(res.KVs)-1 || res.More {
-					out.Continue = encodeContinue(rev, strings.TrimPrefix(kv.Key, storage.ResourcePrefix(k.GVR.Group, k.GVR.Resource))+"\x00")
+					out.Continue = encodeContinue(rev, strings.TrimPrefix(kv.Key, root)+"\x00")
 				}
 				return out, nil
 			}

@@ -50,6 +50,9 @@ func (s *Store) Storage() *storage.Store { return s.st }
 func CacheSpecs(reg *registry.Registry) []cache.Spec {
 	var specs []cache.Spec
 	for _, k := range reg.Kinds() {
+		if k.Storage != nil {
+			continue // cached as the kind it is stored as
+		}
 		specs = append(specs, cache.Spec{Resource: k.GroupResource(), Decode: Decoder(k), Indexes: indexes(k)})
 	}
 	return specs
@@ -80,9 +83,20 @@ func labelIndex(obj runtime.Object) []string {
 	return out
 }
 
-// Decoder returns the cache decoder of a kind: JSON into its Go type, with
-// resourceVersion from the revision.
+// Decoder returns the decoder of a kind's stored objects: JSON into its Go
+// type (converted from the storage kind's for a kind stored as another),
+// with resourceVersion from the revision.
 func Decoder(k *registry.Kind) cache.Decoder {
+	if k.Storage != nil {
+		stored := Decoder(k.Storage)
+		return func(kv storage.KV) (runtime.Object, error) {
+			obj, err := stored(kv)
+			if err != nil {
+				return nil, err
+			}
+			return k.FromStorage(obj), nil
+		}
+	}
 	gvk := k.GroupVersionKind()
 	return func(kv storage.KV) (runtime.Object, error) {
 		obj := k.New()
@@ -102,6 +116,9 @@ func Decoder(k *registry.Kind) cache.Decoder {
 // encode returns the stored form of obj: JSON with apiVersion and kind, no
 // resourceVersion (the revision is the resourceVersion).
 func encode(k *registry.Kind, obj runtime.Object) ([]byte, error) {
+	if k.Storage != nil {
+		obj, k = k.ToStorage(obj), k.Storage
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
@@ -118,7 +135,22 @@ func (s *Store) key(k *registry.Kind, namespace, name string) string {
 	if !k.Namespaced {
 		namespace = ""
 	}
-	return storage.Key(k.GVR.Group, k.GVR.Resource, namespace, name)
+	st := k.Stored()
+	return storage.Key(st.GVR.Group, st.GVR.Resource, namespace, name)
+}
+
+// Resource returns the cache holding k's objects (in their stored form:
+// convert with k.Present).
+func (s *Store) Resource(k *registry.Kind) *cache.Resource {
+	return s.cache.Resource(k.Stored().GroupResource())
+}
+
+// writeOptions are the storage options of a write of k.
+func writeOptions(k *registry.Kind) []storage.WriteOption {
+	if ttl := k.Stored().TTL; ttl > 0 {
+		return []storage.WriteOption{storage.WithTTL(ttl)}
+	}
+	return nil
 }
 
 // Get returns the current object from etcd.

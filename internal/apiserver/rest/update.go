@@ -95,7 +95,7 @@ func (s *Store) Update(ctx context.Context, k *registry.Kind, namespace, name st
 			}
 			continue
 		}
-		rev, _, err := s.st.Update(ctx, key, data, kv.Revision)
+		rev, _, err := s.st.Update(ctx, key, data, kv.Revision, writeOptions(k)...)
 		if err == nil {
 			rs.commit()
 			m.SetResourceVersion(strconv.FormatInt(rev, 10))
