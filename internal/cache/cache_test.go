@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -19,35 +18,21 @@ import (
 
 	"github.com/mizzen-dev/mizzen/internal/cache"
 	"github.com/mizzen-dev/mizzen/internal/datastore"
+	"github.com/mizzen-dev/mizzen/internal/etcdtest"
 	"github.com/mizzen-dev/mizzen/internal/storage"
 )
 
 var ds *datastore.Datastore
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mizzen-cache")
-	if err != nil {
-		panic(err)
-	}
-	ds, err = datastore.Open(context.Background(), datastore.Config{
-		Dir: dir + "/etcd", ClientPort: freePort(), PeerPort: freePort(), Log: logrus.NewEntry(logrus.New()),
-	})
-	if err != nil {
+	var stop func()
+	var err error
+	if ds, stop, err = etcdtest.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
-	ds.Close()
-	os.RemoveAll(dir)
+	stop()
 	os.Exit(code)
 }
 

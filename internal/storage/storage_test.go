@@ -4,49 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mizzen-dev/mizzen/internal/datastore"
+	"github.com/mizzen-dev/mizzen/internal/etcdtest"
 	"github.com/mizzen-dev/mizzen/internal/storage"
 )
 
 var ds *datastore.Datastore
 
-// freePort asks the kernel for an unused loopback port.
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mizzen-storage")
-	if err != nil {
-		panic(err)
-	}
-	log := logrus.New()
-	log.SetOutput(os.Stderr)
-	ds, err = datastore.Open(context.Background(), datastore.Config{
-		Dir: dir + "/etcd", ClientPort: freePort(), PeerPort: freePort(), Log: logrus.NewEntry(log),
-	})
-	if err != nil {
+	var stop func()
+	var err error
+	if ds, stop, err = etcdtest.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
-	ds.Close()
-	os.RemoveAll(dir)
+	stop()
 	os.Exit(code)
 }
 

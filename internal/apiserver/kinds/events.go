@@ -4,57 +4,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/mizzen-dev/mizzen/internal/apiserver/convert"
 )
 
-// eventToCore converts an events.k8s.io/v1 Event to the core/v1 Event it
-// is stored as (the field mapping of Kubernetes' conversion).
 func eventToCore(obj runtime.Object) runtime.Object {
-	e := obj.(*eventsv1.Event)
-	c := &corev1.Event{
-		ObjectMeta:          e.ObjectMeta,
-		InvolvedObject:      e.Regarding,
-		Reason:              e.Reason,
-		Message:             e.Note,
-		Source:              e.DeprecatedSource,
-		FirstTimestamp:      e.DeprecatedFirstTimestamp,
-		LastTimestamp:       e.DeprecatedLastTimestamp,
-		Count:               e.DeprecatedCount,
-		Type:                e.Type,
-		EventTime:           e.EventTime,
-		Action:              e.Action,
-		Related:             e.Related,
-		ReportingController: e.ReportingController,
-		ReportingInstance:   e.ReportingInstance,
-	}
-	if e.Series != nil {
-		c.Series = &corev1.EventSeries{Count: e.Series.Count, LastObservedTime: e.Series.LastObservedTime}
-	}
-	c.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Event"))
-	return c
+	return convert.EventToCore(obj.(*eventsv1.Event))
 }
 
-// eventFromCore converts a stored core/v1 Event to events.k8s.io/v1.
 func eventFromCore(obj runtime.Object) runtime.Object {
-	c := obj.(*corev1.Event)
-	e := &eventsv1.Event{
-		ObjectMeta:               c.ObjectMeta,
-		EventTime:                c.EventTime,
-		ReportingController:      c.ReportingController,
-		ReportingInstance:        c.ReportingInstance,
-		Action:                   c.Action,
-		Reason:                   c.Reason,
-		Regarding:                c.InvolvedObject,
-		Related:                  c.Related,
-		Note:                     c.Message,
-		Type:                     c.Type,
-		DeprecatedSource:         c.Source,
-		DeprecatedFirstTimestamp: c.FirstTimestamp,
-		DeprecatedLastTimestamp:  c.LastTimestamp,
-		DeprecatedCount:          c.Count,
-	}
-	if c.Series != nil {
-		e.Series = &eventsv1.EventSeries{Count: c.Series.Count, LastObservedTime: c.Series.LastObservedTime}
-	}
-	e.SetGroupVersionKind(eventsv1.SchemeGroupVersion.WithKind("Event"))
-	return e
+	return convert.EventFromCore(obj.(*corev1.Event))
 }

@@ -3,7 +3,6 @@ package rest_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ import (
 	"github.com/mizzen-dev/mizzen/internal/apiserver/registry"
 	"github.com/mizzen-dev/mizzen/internal/apiserver/rest"
 	"github.com/mizzen-dev/mizzen/internal/cache"
-	"github.com/mizzen-dev/mizzen/internal/datastore"
+	"github.com/mizzen-dev/mizzen/internal/etcdtest"
 	"github.com/mizzen-dev/mizzen/internal/storage"
 )
 
@@ -28,22 +27,9 @@ var (
 	reg   *registry.Registry
 )
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mizzen-rest")
-	if err != nil {
-		panic(err)
-	}
 	log := logrus.NewEntry(logrus.New())
-	ds, err := datastore.Open(context.Background(), datastore.Config{Dir: dir + "/etcd", ClientPort: freePort(), PeerPort: freePort(), Log: log})
+	ds, stopEtcd, err := etcdtest.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -63,8 +49,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	cancel()
 	<-done
-	ds.Close()
-	os.RemoveAll(dir)
+	stopEtcd()
 	os.Exit(code)
 }
 

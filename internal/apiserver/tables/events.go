@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/mizzen-dev/mizzen/internal/apiserver/convert"
 )
 
 // eventColumns are the columns of both core and events.k8s.io events:
@@ -84,22 +86,5 @@ func eventSource(e *corev1.Event) string {
 // eventsV1Row prints an events.k8s.io event as the core event it converts
 // to.
 func eventsV1Row(e *eventsv1.Event, now time.Time) []interface{} {
-	core := corev1.Event{
-		ObjectMeta:          metav1.ObjectMeta{Name: e.Name},
-		InvolvedObject:      e.Regarding,
-		Reason:              e.Reason,
-		Message:             e.Note,
-		Source:              e.DeprecatedSource,
-		FirstTimestamp:      e.DeprecatedFirstTimestamp,
-		LastTimestamp:       e.DeprecatedLastTimestamp,
-		Count:               e.DeprecatedCount,
-		Type:                e.Type,
-		EventTime:           e.EventTime,
-		ReportingController: e.ReportingController,
-		ReportingInstance:   e.ReportingInstance,
-	}
-	if e.Series != nil {
-		core.Series = &corev1.EventSeries{Count: e.Series.Count, LastObservedTime: e.Series.LastObservedTime}
-	}
-	return eventRow(&core, now)
+	return eventRow(convert.EventToCore(e), now)
 }
