@@ -146,8 +146,10 @@ func (s *Store) WaitFresh(ctx context.Context, res *cache.Resource, rv string) e
 // IndexHint picks a cache index that narrows the candidates of o.
 func IndexHint(o ListOptions) (string, string) {
 	if o.Fields != nil {
-		if v, ok := o.Fields.RequiresExactMatch("spec.nodeName"); ok {
-			return "spec.nodeName", v
+		for _, f := range IndexedFields {
+			if v, ok := o.Fields.RequiresExactMatch(f); ok {
+				return FieldIndex, f + "=" + v
+			}
 		}
 	}
 	if o.Labels != nil {

@@ -60,9 +60,23 @@ func CacheSpecs(reg *registry.Registry) []cache.Spec {
 
 func indexes(k *registry.Kind) map[string]cache.IndexFunc {
 	idx := map[string]cache.IndexFunc{LabelIndex: labelIndex}
-	if k.Fields != nil {
-		if _, ok := k.Fields(k.New())["spec.nodeName"]; ok {
-			idx["spec.nodeName"] = func(obj runtime.Object) []string { return []string{k.Fields(obj)["spec.nodeName"]} }
+	if k.Fields == nil {
+		return idx
+	}
+	var names []string
+	for _, f := range IndexedFields {
+		if _, ok := k.Fields(k.New())[f]; ok {
+			names = append(names, f)
+		}
+	}
+	if len(names) > 0 {
+		idx[FieldIndex] = func(obj runtime.Object) []string {
+			set := k.Fields(obj)
+			out := make([]string, len(names))
+			for i, f := range names {
+				out[i] = f + "=" + set[f]
+			}
+			return out
 		}
 	}
 	return idx
@@ -70,6 +84,14 @@ func indexes(k *registry.Kind) map[string]cache.IndexFunc {
 
 // LabelIndex indexes objects by each of their "key=value" labels.
 const LabelIndex = "labels"
+
+// FieldIndex indexes objects by "field=value" for each of IndexedFields
+// the kind has.
+const FieldIndex = "fields"
+
+// IndexedFields are the selectable fields the cache indexes: those that
+// kubelets, controllers and kubectl describe select on.
+var IndexedFields = []string{"spec.nodeName", "status.phase", "involvedObject.name", "involvedObject.uid"}
 
 func labelIndex(obj runtime.Object) []string {
 	m, err := meta.Accessor(obj)

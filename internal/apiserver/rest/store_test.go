@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/mizzen-dev/mizzen/internal/apiserver/kinds"
@@ -234,5 +235,33 @@ func TestInvalidObjectIsRefusedWithCauses(t *testing.T) {
 	st, ok := err.(apierrors.APIStatus)
 	if !ok || st.Status().Code != 422 || len(st.Status().Details.Causes) == 0 || st.Status().Details.Causes[0].Field != "spec.containers[0].image" {
 		t.Fatalf("invalid pod: %v", err)
+	}
+}
+
+func TestFieldSelectorsUseTheIndex(t *testing.T) {
+	ctx := context.Background()
+	k := kind("", "pods")
+	for i, node := range []string{"n1", "n2", "n1"} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("idx%d", i)},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+		if _, err := store.Create(ctx, k, "default", pod, rest.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs := fields.OneTermEqualSelector("spec.nodeName", "n1")
+	if idx, val := rest.IndexHint(rest.ListOptions{Fields: fs}); idx != rest.FieldIndex || val != "spec.nodeName=n1" {
+		t.Fatalf("index hint %q %q", idx, val)
+	}
+	res, err := store.List(ctx, k, rest.ListOptions{Namespace: "default", Fields: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != 2 {
+		t.Fatalf("spec.nodeName=n1 listed %d pods, want 2", len(res.Items))
+	}
+	phase := fields.OneTermEqualSelector("status.phase", "Pending")
+	res, err = store.List(ctx, k, rest.ListOptions{Fields: fields.AndSelectors(fs, phase)})
+	if err != nil || len(res.Items) != 2 {
+		t.Fatalf("nodeName and phase: %d, %v", len(res.Items), err)
 	}
 }
