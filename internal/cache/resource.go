@@ -397,6 +397,19 @@ func (r *Resource) Key(namespace, name string) string {
 // Prefix returns the resource's key prefix.
 func (r *Resource) Prefix() string { return r.prefix }
 
+func accessorOf(o runtime.Object) metav1Object {
+	m, err := meta.Accessor(o)
+	if err != nil {
+		panic(fmt.Sprintf("cache: %T has no metadata", o))
+	}
+	return m
+}
+
+type metav1Object = interface {
+	GetNamespace() string
+	GetName() string
+}
+
 func rvOf(o runtime.Object) string {
 	m, err := meta.Accessor(o)
 	if err != nil {
