@@ -23,6 +23,7 @@ import (
 	"github.com/mizzen-dev/mizzen/internal/apiserver/rest"
 	"github.com/mizzen-dev/mizzen/internal/bootstrap"
 	"github.com/mizzen-dev/mizzen/internal/cache"
+	"github.com/mizzen-dev/mizzen/internal/controller"
 	"github.com/mizzen-dev/mizzen/internal/datastore"
 	"github.com/mizzen-dev/mizzen/internal/pki"
 	"github.com/mizzen-dev/mizzen/internal/storage"
@@ -172,6 +173,23 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		}
 	})
+	env := controller.Env{
+		Resources: c,
+		Client:    controller.NewStoreClient(store),
+		Config: controller.Config{
+			ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24,
+			NodeMonitorGracePeriod: 40 * time.Second, TerminatedPodGCThreshold: 12500,
+		},
+		Log: log.WithField("component", "controller-manager"),
+	}
+	for _, ctl := range controllers(env) {
+		run(ctl.name, func(ctx context.Context) error {
+			if err := c.WaitSynced(ctx); err != nil {
+				return nil
+			}
+			return ctl.run(ctx)
+		})
+	}
 	run("bootstrap", func(ctx context.Context) error {
 		if err := c.WaitSynced(ctx); err != nil {
 			return nil
