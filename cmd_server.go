@@ -73,6 +73,7 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 		EtcdClientPort:  c.Int("etcd-client-port"),
 		EtcdPeerPort:    c.Int("etcd-peer-port"),
 		DisableAgent:    c.Bool("disable-agent"),
+		NodeName:        c.String("node-name"),
 		CompactInterval: 5 * time.Minute,
 	}
 	if c.Args().Len() > 0 {

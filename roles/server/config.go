@@ -34,6 +34,8 @@ type Config struct {
 	EtcdClientPort      int
 	EtcdPeerPort        int
 	DisableAgent        bool
+	// NodeName is this server's node name (--node-name; default hostname).
+	NodeName string
 	// CompactInterval is how often etcd history is compacted.
 	CompactInterval time.Duration
 	Log             *logrus.Entry

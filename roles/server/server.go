@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/mizzen-dev/mizzen/internal/apiserver"
@@ -182,13 +183,35 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		Log: log.WithField("component", "controller-manager"),
 	}
-	for _, ctl := range controllers(env) {
-		run(ctl.name, func(ctx context.Context) error {
-			if err := c.WaitSynced(ctx); err != nil {
+	var managed, scheduling []component
+	for _, comp := range controllers(env) {
+		if comp.name == "scheduler" {
+			scheduling = append(scheduling, comp)
+		} else {
+			managed = append(managed, comp)
+		}
+	}
+	elect := func(lease string, comps []component) func(context.Context) error {
+		return func(ctx context.Context) error {
+			select {
+			case <-boot.Ready(): // kube-system exists
+			case <-ctx.Done():
 				return nil
 			}
-			return ctl.run(ctx)
-		})
+			e := &controller.Elector{
+				Name: lease, Identity: identity(cfg), Client: env.Client,
+				Leases:        controller.Lister[*coordinationv1.Lease]{Res: c.Resource(coordinationv1.Resource("leases"))},
+				LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+				Log: log.WithField("component", lease),
+			}
+			return e.Run(ctx, func(ctx context.Context) error { return runAll(ctx, comps) })
+		}
+	}
+	if len(managed) > 0 {
+		run("controller-manager", elect("kube-controller-manager", managed))
+	}
+	if len(scheduling) > 0 {
+		run("scheduler", elect("kube-scheduler", scheduling))
 	}
 	run("bootstrap", func(ctx context.Context) error {
 		if err := c.WaitSynced(ctx); err != nil {
