@@ -49,6 +49,9 @@ func serverCommand() *cli.Command {
 		&cli.IntFlag{Name: "etcd-client-port", Value: 2379, Usage: "embedded etcd client port (127.0.0.1)", EnvVars: env("etcd-client-port")},
 		&cli.IntFlag{Name: "etcd-peer-port", Value: 2380, Usage: "embedded etcd peer port (127.0.0.1)", EnvVars: env("etcd-peer-port")},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run the control plane only", EnvVars: env("disable-agent")},
+		&cli.DurationFlag{Name: "node-monitor-grace-period", Value: 40 * time.Second, Usage: "how long a node may go without a heartbeat before it is NotReady", EnvVars: env("node-monitor-grace-period")},
+		&cli.Int64Flag{Name: "default-not-ready-toleration-seconds", Value: 300, Usage: "toleration of the not-ready taint added to pods", EnvVars: env("default-not-ready-toleration-seconds")},
+		&cli.Int64Flag{Name: "default-unreachable-toleration-seconds", Value: 300, Usage: "toleration of the unreachable taint added to pods", EnvVars: env("default-unreachable-toleration-seconds")},
 	}
 	return &cli.Command{
 		Name:   "server",
@@ -63,18 +66,21 @@ func serverCommand() *cli.Command {
 
 func serverConfig(c *cli.Context) (server.Config, error) {
 	cfg := server.Config{
-		DataDir:         c.String("data-dir"),
-		HTTPSPort:       c.Int("https-listen-port"),
-		TLSSANs:         c.StringSlice("tls-san"),
-		WriteKubeconfig: c.String("write-kubeconfig"),
-		Token:           c.String("token"),
-		ClusterDomain:   c.String("cluster-domain"),
-		NetworkBackend:  c.String("network-backend"),
-		EtcdClientPort:  c.Int("etcd-client-port"),
-		EtcdPeerPort:    c.Int("etcd-peer-port"),
-		DisableAgent:    c.Bool("disable-agent"),
-		NodeName:        c.String("node-name"),
-		CompactInterval: 5 * time.Minute,
+		DataDir:                             c.String("data-dir"),
+		HTTPSPort:                           c.Int("https-listen-port"),
+		TLSSANs:                             c.StringSlice("tls-san"),
+		WriteKubeconfig:                     c.String("write-kubeconfig"),
+		Token:                               c.String("token"),
+		ClusterDomain:                       c.String("cluster-domain"),
+		NetworkBackend:                      c.String("network-backend"),
+		EtcdClientPort:                      c.Int("etcd-client-port"),
+		EtcdPeerPort:                        c.Int("etcd-peer-port"),
+		DisableAgent:                        c.Bool("disable-agent"),
+		NodeName:                            c.String("node-name"),
+		NodeMonitorGracePeriod:              c.Duration("node-monitor-grace-period"),
+		DefaultNotReadyTolerationSeconds:    c.Int64("default-not-ready-toleration-seconds"),
+		DefaultUnreachableTolerationSeconds: c.Int64("default-unreachable-toleration-seconds"),
+		CompactInterval:                     5 * time.Minute,
 	}
 	if c.Args().Len() > 0 {
 		return cfg, usageError{fmt.Errorf("server takes no arguments, got %q", c.Args().Slice())}
@@ -129,6 +135,12 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 		cfg.DatastoreEndpoints = strings.Split(e, ",")
 	}
 	cfg.DatastoreCAFile, cfg.DatastoreCertFile, cfg.DatastoreKeyFile = c.String("datastore-cafile"), c.String("datastore-certfile"), c.String("datastore-keyfile")
+	if cfg.NodeMonitorGracePeriod <= 0 {
+		return cfg, usageError{fmt.Errorf("--node-monitor-grace-period must be positive")}
+	}
+	if cfg.DefaultNotReadyTolerationSeconds < 0 || cfg.DefaultUnreachableTolerationSeconds < 0 {
+		return cfg, usageError{fmt.Errorf("--default-*-toleration-seconds must not be negative")}
+	}
 	if cfg.DataDir == "" {
 		return cfg, usageError{fmt.Errorf("--data-dir must not be empty")}
 	}

@@ -36,6 +36,13 @@ type Config struct {
 	DisableAgent        bool
 	// NodeName is this server's node name (--node-name; default hostname).
 	NodeName string
+	// NodeMonitorGracePeriod is how long a node may go without a heartbeat
+	// before the node lifecycle controller marks it NotReady.
+	NodeMonitorGracePeriod time.Duration
+	// Default*TolerationSeconds are the tolerations of the not-ready and
+	// unreachable taints that pod admission adds.
+	DefaultNotReadyTolerationSeconds    int64
+	DefaultUnreachableTolerationSeconds int64
 	// CompactInterval is how often etcd history is compacted.
 	CompactInterval time.Duration
 	Log             *logrus.Entry

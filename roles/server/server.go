@@ -100,7 +100,9 @@ func Run(ctx context.Context, cfg Config) error {
 	c := cache.New(st, rest.CacheSpecs(reg), log.WithField("component", "cache"))
 	services := admission.NewServices(cfg.ServiceCIDR, admission.PortRange{Min: cfg.NodePortMin, Max: cfg.NodePortMax})
 	services.ReserveFirst()
-	store := rest.New(reg, st, c, services)
+	store := rest.New(reg, st, c, services, admission.DefaultTolerations{
+		NotReadySeconds: cfg.DefaultNotReadyTolerationSeconds, UnreachableSeconds: cfg.DefaultUnreachableTolerationSeconds,
+	})
 	boot := bootstrap.New(bootstrap.Config{ServiceIP: serviceIP, AdvertiseIP: advertise, Port: cfg.HTTPSPort, Log: log.WithField("component", "bootstrap")}, store)
 
 	authenticator := authn.New(ca.Pool(), map[string]authn.User{
@@ -179,7 +181,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Client:    controller.NewStoreClient(store),
 		Config: controller.Config{
 			ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24,
-			NodeMonitorGracePeriod: 40 * time.Second, TerminatedPodGCThreshold: 12500,
+			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, TerminatedPodGCThreshold: 12500,
 		},
 		Log: log.WithField("component", "controller-manager"),
 	}
