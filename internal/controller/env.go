@@ -2,11 +2,14 @@ package controller
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/mizzen-dev/mizzen/internal/apiserver/kinds"
+	"github.com/mizzen-dev/mizzen/internal/apiserver/rest"
 	"github.com/mizzen-dev/mizzen/internal/cache"
 )
 
@@ -17,15 +20,28 @@ type Resources interface {
 }
 
 // MemoryResources is Resources made of memory caches, for unit tests; a
-// resource asked for the first time is created empty.
+// resource asked for the first time is created empty, with the indexes
+// the server's cache has for it.
 type MemoryResources map[schema.GroupResource]*cache.Resource
+
+// memoryMu guards every MemoryResources map: controllers under test ask
+// for resources from several goroutines.
+var memoryMu sync.Mutex
 
 // Resource implements Resources.
 func (m MemoryResources) Resource(gr schema.GroupResource) *cache.Resource {
+	memoryMu.Lock()
+	defer memoryMu.Unlock()
 	if r, ok := m[gr]; ok {
 		return r
 	}
-	r := cache.NewMemory(gr.String(), nil)
+	var idx map[string]cache.IndexFunc
+	for _, k := range kinds.Registry().Kinds() {
+		if k.GroupResource() == gr && k.Storage == nil {
+			idx = rest.Indexes(k)
+		}
+	}
+	r := cache.NewMemory(gr.String(), idx)
 	m[gr] = r
 	return r
 }

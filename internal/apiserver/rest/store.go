@@ -53,12 +53,14 @@ func CacheSpecs(reg *registry.Registry) []cache.Spec {
 		if k.Storage != nil {
 			continue // cached as the kind it is stored as
 		}
-		specs = append(specs, cache.Spec{Resource: k.GroupResource(), Decode: Decoder(k), Indexes: indexes(k)})
+		specs = append(specs, cache.Spec{Resource: k.GroupResource(), Decode: Decoder(k), Indexes: Indexes(k)})
 	}
 	return specs
 }
 
-func indexes(k *registry.Kind) map[string]cache.IndexFunc {
+// Indexes returns the cache indexes of a kind besides "namespace": labels,
+// and the IndexedFields it has.
+func Indexes(k *registry.Kind) map[string]cache.IndexFunc {
 	idx := map[string]cache.IndexFunc{LabelIndex: labelIndex}
 	if k.Fields == nil {
 		return idx
