@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -126,8 +127,12 @@ func (s *Store) namespaceAdmits(ctx context.Context, namespace string) error {
 		obj = got
 	}
 	if accessor(obj).GetDeletionTimestamp() != nil {
-		return apierrors.NewForbidden(nsKind.GroupResource(), namespace,
+		err := apierrors.NewForbidden(nsKind.GroupResource(), namespace,
 			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", namespace))
+		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+			Type: corev1.NamespaceTerminatingCause, Field: "metadata.namespace",
+			Message: fmt.Sprintf("namespace %s is being terminated", namespace)})
+		return err
 	}
 	return nil
 }
