@@ -343,6 +343,8 @@ func TestNamespaceMustExistAndNotTerminate(t *testing.T) {
 	}
 	mustContain(t, out, `namespaces "nope" not found`)
 	s.kubectl("create", "namespace", "going")
+	// Content with a finalizer keeps the namespace Terminating.
+	s.kubectlInOK(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"hold","namespace":"going","finalizers":["example.com/hold"]}}`, "create", "-f", "-")
 	s.kubectl("delete", "namespace", "going", "--wait=false")
 	mustContain(t, s.kubectl("get", "ns", "going"), "Terminating")
 	out, err = s.kubectlErr("create", "configmap", "x", "-n", "going")

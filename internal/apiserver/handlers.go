@@ -191,8 +191,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rq request) {
 }
 
 func subForUpdate(sub string) string {
-	if sub == "status" {
-		return "status"
+	switch sub {
+	case "status", "finalize":
+		return sub
 	}
 	return ""
 }

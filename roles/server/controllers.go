@@ -10,6 +10,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mizzen-dev/mizzen/internal/controller"
+	"github.com/mizzen-dev/mizzen/internal/controller/daemonset"
+	"github.com/mizzen-dev/mizzen/internal/controller/deployment"
+	"github.com/mizzen-dev/mizzen/internal/controller/endpoints"
+	"github.com/mizzen-dev/mizzen/internal/controller/gc"
+	"github.com/mizzen-dev/mizzen/internal/controller/job"
+	"github.com/mizzen-dev/mizzen/internal/controller/namespace"
+	"github.com/mizzen-dev/mizzen/internal/controller/nodeipam"
+	"github.com/mizzen-dev/mizzen/internal/controller/nodelifecycle"
+	"github.com/mizzen-dev/mizzen/internal/controller/podgc"
+	"github.com/mizzen-dev/mizzen/internal/controller/replicaset"
+	"github.com/mizzen-dev/mizzen/internal/scheduler"
 )
 
 // component is a named long-running goroutine of the controller manager.
@@ -22,6 +33,17 @@ type component struct {
 // Each entry is one controller package's New(env).Run.
 func controllers(env controller.Env) []component {
 	return []component{
+		{"namespace", namespace.New(env).Run},
+		{"garbagecollector", gc.New(env).Run},
+		{"deployment", deployment.New(env).Run},
+		{"endpoints", endpoints.New(env).Run},
+		{"nodeipam", nodeipam.New(env).Run},
+		{"podgc", podgc.New(env).Run},
+		{"replicaset", replicaset.New(env).Run},
+		{"job", job.New(env).Run},
+		{"scheduler", scheduler.New(env).Run},
+		{"nodelifecycle", nodelifecycle.New(env).Run},
+		{"daemonset", daemonset.New(env).Run},
 		// controllers: add one line per controller above this comment.
 	}
 }

@@ -132,6 +132,11 @@ func (s *Store) markForDeletion(k *registry.Kind, obj runtime.Object, o *metav1.
 		m.SetDeletionGracePeriodSeconds(&zero)
 		changed = true
 	}
+	if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil && ns.Status.Phase != corev1.NamespaceTerminating {
+		// Marked for a metadata finalizer (foreground, orphan): terminating.
+		ns.Status.Phase = corev1.NamespaceTerminating
+		changed = true
+	}
 	if k.GVR == namespacesGVR && len(fins) == 0 {
 		// A namespace always terminates through the namespace controller,
 		// which empties spec.finalizers.

@@ -116,6 +116,9 @@ func deleteDuringUpdate(obj, old runtime.Object) bool {
 	if m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 {
 		return false
 	}
+	if ns, ok := obj.(*corev1.Namespace); ok && len(ns.Spec.Finalizers) > 0 {
+		return false // the namespace controller has not finalized it yet
+	}
 	g := om.GetDeletionGracePeriodSeconds()
 	return g != nil && *g == 0
 }
@@ -153,6 +156,17 @@ func (s *Store) prepareUpdate(k *registry.Kind, obj, old runtime.Object, namespa
 		if k.Status {
 			copyField(obj, old, "Status")
 		}
+		if ns, ok := obj.(*corev1.Namespace); ok {
+			// A namespace's finalizers change only through /finalize.
+			ns.Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
+		}
+	case "finalize":
+		// Only spec.finalizers change through /finalize.
+		fresh := old.DeepCopyObject().(*corev1.Namespace)
+		fresh.Spec.Finalizers = obj.(*corev1.Namespace).Spec.Finalizers
+		fresh.ResourceVersion = m.GetResourceVersion()
+		reflectSet(obj, fresh)
+		m = accessor(obj)
 	}
 	// A binding changes spec.nodeName and status, which no user update may.
 	binding := sub == "binding"

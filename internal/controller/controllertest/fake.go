@@ -140,7 +140,7 @@ func (f *Fake) update(verb string, obj runtime.Object) (runtime.Object, error) {
 	if rv := m.GetResourceVersion(); rv != "" && rv != cm.GetResourceVersion() {
 		return nil, apierrors.NewConflict(gr, m.GetName(), fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
 	}
-	if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 {
+	if deleteDuringUpdate(obj, cm) {
 		res.Remove(m.GetNamespace(), m.GetName())
 		return obj, nil
 	}
@@ -167,7 +167,9 @@ func (f *Fake) Delete(_ context.Context, obj runtime.Object, opts *metav1.Delete
 		now := metav1.Now()
 		mm, _ := meta.Accessor(c)
 		if mm.GetDeletionTimestamp() == nil {
+			zero := int64(0)
 			mm.SetDeletionTimestamp(&now)
+			mm.SetDeletionGracePeriodSeconds(&zero)
 		}
 		res.Put(c)
 		return nil
@@ -194,4 +196,19 @@ func (f *Fake) Bind(_ context.Context, pod *corev1.Pod, node string) error {
 	p.Spec.NodeName = node
 	res.Put(p)
 	return nil
+}
+
+// deleteDuringUpdate mirrors the API server: an update removes an object
+// whose last finalizer it drops when its deletion has no grace period left
+// (and, for a namespace, once it is finalized).
+func deleteDuringUpdate(obj runtime.Object, old metav1.Object) bool {
+	m, _ := meta.Accessor(obj)
+	if m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 {
+		return false
+	}
+	if ns, ok := obj.(*corev1.Namespace); ok && len(ns.Spec.Finalizers) > 0 {
+		return false
+	}
+	g := old.GetDeletionGracePeriodSeconds()
+	return g != nil && *g == 0
 }
