@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/mizzen-dev/mizzen/internal/cache"
 )
@@ -78,4 +79,38 @@ func TestSplitKey(t *testing.T) {
 	if ns, n := SplitKey("node1"); ns != "" || n != "node1" {
 		t.Fatal(ns, n)
 	}
+}
+
+func TestRecorderCountsRepeatedEvents(t *testing.T) {
+	res := MemoryResources{}
+	fake := &countingClient{res: res}
+	r := &Recorder{Client: fake, Component: "test"}
+	obj := cm("a", "x", nil)
+	obj.UID = "uid-1"
+	for i := 0; i < 3; i++ {
+		r.Eventf(context.Background(), obj, corev1.EventTypeWarning, "Failed", "it failed %d times", 1)
+	}
+	r.Eventf(context.Background(), obj, corev1.EventTypeWarning, "Failed", "another message")
+	if fake.creates != 2 || fake.updates != 2 || fake.last.Count != 3 {
+		t.Fatalf("creates %d updates %d last count %d", fake.creates, fake.updates, fake.last.Count)
+	}
+}
+
+// countingClient records event writes.
+type countingClient struct {
+	Client
+	res              MemoryResources
+	creates, updates int
+	last             *corev1.Event
+}
+
+func (c *countingClient) Create(_ context.Context, obj runtime.Object) (runtime.Object, error) {
+	c.creates++
+	return obj, nil
+}
+
+func (c *countingClient) Update(_ context.Context, obj runtime.Object) (runtime.Object, error) {
+	c.updates++
+	c.last = obj.(*corev1.Event)
+	return obj, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -26,17 +27,35 @@ type Source interface {
 
 // Watch calls h.Add for every current object of src, then h for every
 // change, until ctx is done. When the cache drops a watcher that fell
-// behind, Watch lists again (calling Add for every object: controllers
-// are level-triggered, so repeating is harmless).
+// behind, Watch lists again and reports the difference from what it had
+// seen: Add for new objects, Update for changed ones, Delete for gone ones.
 func Watch(ctx context.Context, src Source, h Handler) {
+	known := map[string]runtime.Object{}
 	for ctx.Err() == nil {
 		objs, _, w := src.ListAndWatch("", "")
-		if h.Add != nil {
-			for _, o := range objs {
-				h.Add(o)
+		fresh := make(map[string]runtime.Object, len(objs))
+		for _, o := range objs {
+			k := Key(o)
+			fresh[k] = o
+			old, seen := known[k]
+			switch {
+			case !seen:
+				if h.Add != nil {
+					h.Add(o)
+				}
+			case resourceVersion(old) != resourceVersion(o):
+				if h.Update != nil {
+					h.Update(old, o)
+				}
 			}
 		}
-		follow(ctx, w, h)
+		for k, old := range known {
+			if _, ok := fresh[k]; !ok && h.Delete != nil {
+				h.Delete(old)
+			}
+		}
+		known = fresh
+		follow(ctx, w, h, known)
 		w.Stop()
 		select {
 		case <-ctx.Done():
@@ -45,7 +64,16 @@ func Watch(ctx context.Context, src Source, h Handler) {
 	}
 }
 
-func follow(ctx context.Context, w *cache.Watcher, h Handler) {
+func resourceVersion(o runtime.Object) string {
+	m, err := meta.Accessor(o)
+	if err != nil {
+		return ""
+	}
+	return m.GetResourceVersion()
+}
+
+// follow delivers w's events to h, keeping known current.
+func follow(ctx context.Context, w *cache.Watcher, h Handler, known map[string]runtime.Object) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -53,6 +81,12 @@ func follow(ctx context.Context, w *cache.Watcher, h Handler) {
 		case ev, ok := <-w.Events():
 			if !ok {
 				return
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				known[Key(ev.Object)] = ev.Object
+			case watch.Deleted:
+				delete(known, Key(ev.Object))
 			}
 			switch ev.Type {
 			case watch.Added:

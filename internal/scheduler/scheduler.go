@@ -47,6 +47,9 @@ type Scheduler struct {
 	// feasible nodes starts; both only used by the scheduling loop.
 	rand      *rand.Rand
 	nextStart int
+	// usage memoises what each bound pod of the last snapshot takes
+	// (cache objects are immutable: a changed pod is a new pointer).
+	usage map[*corev1.Pod]podUsage
 
 	writes chan struct{}  // semaphore of maxBinds
 	wg     sync.WaitGroup // in-flight writes
@@ -191,11 +194,18 @@ func (s *Scheduler) snapshot() *snapshot {
 		}
 	}
 	podObjs, _ := s.pods.List("", "")
+	usage := make(map[*corev1.Pod]podUsage, len(s.usage))
 	for _, o := range podObjs {
 		if p, ok := o.(*corev1.Pod); ok && p.Spec.NodeName != "" && !terminal(p) {
-			snap.addPod(p, p.Spec.NodeName)
+			u, ok := s.usage[p]
+			if !ok {
+				u = usageOf(p)
+			}
+			usage[p] = u
+			snap.addPodUsage(p, p.Spec.NodeName, u)
 		}
 	}
+	s.usage = usage
 	lister := controller.Lister[*corev1.Pod]{Res: s.pods}
 	for _, p := range s.assumed.list(s.now()) {
 		cur, ok := lister.Get(p.Namespace, p.Name)

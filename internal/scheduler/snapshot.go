@@ -95,11 +95,21 @@ func notReadyTaint(node *corev1.Node) string {
 	return corev1.TaintNodeNotReady
 }
 
-func (ni *nodeInfo) addPod(pod *corev1.Pod) {
+// podUsage is what a bound pod takes from its node.
+type podUsage struct {
+	requests, nonZero resources
+	ports             []hostPort
+}
+
+func usageOf(pod *corev1.Pod) podUsage {
+	return podUsage{requests: podRequests(pod, false), nonZero: podRequests(pod, true), ports: podHostPorts(pod)}
+}
+
+func (ni *nodeInfo) addPod(pod *corev1.Pod, u podUsage) {
 	ni.pods = append(ni.pods, pod)
-	ni.requested.add(podRequests(pod, false))
-	ni.nonZero.add(podRequests(pod, true))
-	ni.ports = append(ni.ports, podHostPorts(pod)...)
+	ni.requested.add(u.requests)
+	ni.nonZero.add(u.nonZero)
+	ni.ports = append(ni.ports, u.ports...)
 }
 
 // snapshot is the cluster as one scheduling cycle sees it. Pods the
@@ -129,11 +139,16 @@ func newSnapshot(nodes []*corev1.Node) *snapshot {
 
 // addPod counts pod on node (ignored when the node is unknown).
 func (s *snapshot) addPod(pod *corev1.Pod, node string) {
+	s.addPodUsage(pod, node, usageOf(pod))
+}
+
+// addPodUsage is addPod with the pod's usage already computed.
+func (s *snapshot) addPodUsage(pod *corev1.Pod, node string, u podUsage) {
 	ni := s.byName[node]
 	if ni == nil {
 		return
 	}
-	ni.addPod(pod)
+	ni.addPod(pod, u)
 	if a := pod.Spec.Affinity; a != nil && (a.PodAffinity != nil || a.PodAntiAffinity != nil) {
 		s.withPodAffinity = append(s.withPodAffinity, pod)
 	}
