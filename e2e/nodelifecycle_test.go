@@ -23,13 +23,43 @@ func (s *server) fakeNode(name string, labels ...string) {
 // heartbeat renews a fake node's Lease and Ready condition.
 func (s *server) heartbeat(name string) {
 	s.t.Helper()
+	if err := s.heartbeatErr(name); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// heartbeatErr is heartbeat for goroutines: it returns what failed.
+func (s *server) heartbeatErr(name string) error {
 	now := time.Now().UTC().Format(time.RFC3339)
-	s.kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p", fmt.Sprintf(
+	if out, err := s.kubectlErr("patch", "node", name, "--subresource=status", "--type=merge", "-p", fmt.Sprintf(
 		`{"status":{"capacity":{"cpu":"2","memory":"4Gi","pods":"110"},"allocatable":{"cpu":"2","memory":"4Gi","pods":"110"},`+
-			`"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":%q,"lastTransitionTime":%q}]}}`, now, now))
+			`"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":%q,"lastTransitionTime":%q}]}}`, now, now)); err != nil {
+		return fmt.Errorf("heartbeat %s: %v: %s", name, err, out)
+	}
 	micro := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
 	lease := fmt.Sprintf(`{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":%q,"namespace":"kube-node-lease"},"spec":{"holderIdentity":%q,"leaseDurationSeconds":40,"renewTime":%q}}`, name, name, micro)
-	s.kubectlInOK(lease, "apply", "-f", "-")
+	if out, err := s.kubectlIn(lease, "apply", "-f", "-"); err != nil {
+		return fmt.Errorf("lease %s: %v: %s", name, err, out)
+	}
+	return nil
+}
+
+// keepAlive heartbeats a fake node every second until the test ends.
+func (s *server) keepAlive(name string) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	s.t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Second):
+				_ = s.heartbeatErr(name) // a missed beat shows as a failure below
+			}
+		}
+	}()
 }
 
 func TestSilentNodeBecomesNotReadyAndItsPodsAreEvicted(t *testing.T) {
@@ -60,4 +90,28 @@ func TestSilentNodeBecomesNotReadyAndItsPodsAreEvicted(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestPodsOfALostNodeAreRecreatedElsewhere(t *testing.T) {
+	s := startServer(t, "--node-monitor-grace-period", "3s", "--default-unreachable-toleration-seconds", "1")
+	s.fakeNode("lost")
+	s.kubectl("create", "deployment", "web", "--image=busybox", "--replicas=1")
+	eventually(t, 30*time.Second, func() error {
+		if got := s.podsPerNode("app=web"); got["lost"] != 1 {
+			return fmt.Errorf("pods per node %v", got)
+		}
+		return nil
+	})
+	s.fakeNode("alive")
+	s.keepAlive("alive")
+	// "lost" never beats again: after the grace period it is unreachable,
+	// its pod is evicted and the ReplicaSet's replacement lands on "alive".
+	eventually(t, 60*time.Second, func() error {
+		out := s.kubectl("get", "pods", "-l", "app=web", "-o", `jsonpath={range .items[*]}{.spec.nodeName}/{.metadata.deletionTimestamp}{"\n"}{end}`)
+		if !strings.Contains(out, "alive/\n") {
+			return fmt.Errorf("pods (node/deletionTimestamp):\n%s", out)
+		}
+		return nil
+	})
+	mustContain(t, s.kubectl("get", "nodes"), "NotReady")
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -113,6 +114,10 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	if err := c.cleanup(ctx, d, old); err != nil {
 		return err
+	}
+	if d.Spec.ProgressDeadlineSeconds != nil {
+		// Look again when the rollout would time out.
+		c.queue.AddAfter(key, time.Duration(*d.Spec.ProgressDeadlineSeconds)*time.Second+time.Second)
 	}
 	return c.syncStatus(ctx, d, newRS, rss)
 }

@@ -3,6 +3,7 @@ package deployment
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -218,4 +219,43 @@ func TestPausedDeploymentDoesNotRollOut(t *testing.T) {
 	if _, ok := h.replicaSets()["v2"]; ok {
 		t.Fatal("paused deployment rolled out")
 	}
+}
+
+func TestStalledRolloutExceedsProgressDeadline(t *testing.T) {
+	d := newDeployment(2, "v1", appsv1.RollingUpdateDeploymentStrategyType)
+	deadline := int32(600)
+	d.Spec.ProgressDeadlineSeconds = &deadline
+	h := newHarness(t, d)
+	h.sync()
+	h.sync()
+	got, _ := h.c.deployments.Get("default", "web")
+	var prog *appsv1.DeploymentCondition
+	for i := range got.Status.Conditions {
+		if got.Status.Conditions[i].Type == appsv1.DeploymentProgressing {
+			prog = &got.Status.Conditions[i]
+		}
+	}
+	if prog == nil || prog.Reason != "ReplicaSetUpdated" {
+		t.Fatalf("progressing %+v", prog)
+	}
+	// No pod ever becomes available; ten minutes later the rollout has
+	// timed out.
+	stale := got.DeepCopy()
+	for i := range stale.Status.Conditions {
+		if stale.Status.Conditions[i].Type == appsv1.DeploymentProgressing {
+			stale.Status.Conditions[i].LastUpdateTime = metav1.NewTime(time.Now().Add(-11 * time.Minute))
+		}
+	}
+	h.res.Resource(deploymentsGR).Put(stale)
+	h.sync()
+	got, _ = h.c.deployments.Get("default", "web")
+	for _, c := range got.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing {
+			if c.Status != corev1.ConditionFalse || c.Reason != "ProgressDeadlineExceeded" {
+				t.Fatalf("after the deadline: %+v", c)
+			}
+			return
+		}
+	}
+	t.Fatal("no Progressing condition")
 }

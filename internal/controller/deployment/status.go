@@ -3,6 +3,7 @@ package deployment
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -60,15 +61,37 @@ func computeStatus(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, rss []*appsv1
 	}
 	st.Conditions = append(st.Conditions, available)
 	if newRS != nil {
-		progressing := condition(d, appsv1.DeploymentProgressing, corev1.ConditionTrue, "ReplicaSetUpdated",
-			fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name), now)
-		if st.UpdatedReplicas == want && st.Replicas == want && st.AvailableReplicas == want && replicas(newRS.Spec.Replicas) == want {
-			progressing = condition(d, appsv1.DeploymentProgressing, corev1.ConditionTrue, "NewReplicaSetAvailable",
-				fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name), now)
-		}
-		st.Conditions = append(st.Conditions, progressing)
+		st.Conditions = append(st.Conditions, progressingCondition(d, newRS, st, now))
 	}
 	return st
+}
+
+// progressingCondition is the Progressing condition: complete, still
+// progressing (its lastUpdateTime moving whenever the counts move), or,
+// without progress for progressDeadlineSeconds, ProgressDeadlineExceeded.
+func progressingCondition(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, st appsv1.DeploymentStatus, now metav1.Time) appsv1.DeploymentCondition {
+	want := replicas(d.Spec.Replicas)
+	if st.UpdatedReplicas == want && st.Replicas == want && st.AvailableReplicas == want && replicas(newRS.Spec.Replicas) == want {
+		return condition(d, appsv1.DeploymentProgressing, corev1.ConditionTrue, "NewReplicaSetAvailable",
+			fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name), now)
+	}
+	c := condition(d, appsv1.DeploymentProgressing, corev1.ConditionTrue, "ReplicaSetUpdated",
+		fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name), now)
+	prev := d.Status
+	moved := prev.UpdatedReplicas != st.UpdatedReplicas || prev.AvailableReplicas != st.AvailableReplicas ||
+		prev.ReadyReplicas != st.ReadyReplicas || prev.Replicas != st.Replicas || prev.ObservedGeneration != st.ObservedGeneration
+	if moved {
+		c.LastUpdateTime = now
+		return c
+	}
+	if d.Spec.ProgressDeadlineSeconds != nil {
+		deadline := time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second
+		if now.Sub(c.LastUpdateTime.Time) > deadline {
+			return condition(d, appsv1.DeploymentProgressing, corev1.ConditionFalse, "ProgressDeadlineExceeded",
+				fmt.Sprintf("ReplicaSet %q has timed out progressing.", newRS.Name), now)
+		}
+	}
+	return c
 }
 
 // condition builds a condition, keeping the old one's timestamps when
