@@ -125,7 +125,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	fmt.Printf("stop of the loaded server (SIGTERM → exit): %s\n", ms(d))
-	return nil
+	return podFigures(ctx, f, 50, 1000)
 }
 
 // coldStarts times process start → /readyz ok on fresh data directories.
