@@ -6,10 +6,7 @@ package daemonset
 
 import (
 	"context"
-	"encoding/json"
-	"hash/fnv"
 	"sort"
-	"strconv"
 
 	"github.com/sirupsen/logrus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	"github.com/mizzen-dev/mizzen/internal/controller"
 )
@@ -59,24 +55,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	go controller.Watch(ctx, c.nodes.Res, controller.Handler{Add: all, Update: func(_, o runtime.Object) { all(o) }, Delete: all})
-	owner := func(obj runtime.Object) {
-		if ref := metav1.GetControllerOf(obj.(*corev1.Pod)); ref != nil && ref.Kind == "DaemonSet" {
-			c.queue.Add(obj.(*corev1.Pod).Namespace + "/" + ref.Name)
-		}
-	}
-	go controller.Watch(ctx, c.pods.Res, controller.Handler{Add: owner, Update: func(_, o runtime.Object) { owner(o) }, Delete: owner})
+	go controller.Watch(ctx, c.pods.Res, controller.OwnerHandler(c.queue, "DaemonSet"))
 	return controller.Run(ctx, c.queue, 2, c.log, c.sync)
 }
 
 // hashLabel names a pod's template revision.
 const hashLabel = appsv1.DefaultDaemonSetUniqueLabelKey
 
-func templateHash(ds *appsv1.DaemonSet) string {
-	h := fnv.New32a()
-	b, _ := json.Marshal(ds.Spec.Template)
-	h.Write(b)
-	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
-}
+func templateHash(ds *appsv1.DaemonSet) string { return controller.TemplateHash(ds.Spec.Template, nil) }
 
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name := controller.SplitKey(key)

@@ -2,9 +2,7 @@ package deployment
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -12,19 +10,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/mizzen-dev/mizzen/internal/controller"
 )
 
-// templateHash names a template: the FNV-32a hash of its JSON and the
-// collision count, encoded like Kubernetes' pod-template-hash.
 func templateHash(d *appsv1.Deployment) string {
-	h := fnv.New32a()
-	b, _ := json.Marshal(d.Spec.Template)
-	h.Write(b)
-	if d.Status.CollisionCount != nil {
-		fmt.Fprint(h, *d.Status.CollisionCount)
-	}
-	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+	return controller.TemplateHash(d.Spec.Template, d.Status.CollisionCount)
 }
 
 // ensureNewReplicaSet creates the ReplicaSet of the current template, or

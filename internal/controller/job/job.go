@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/mizzen-dev/mizzen/internal/controller"
@@ -48,12 +47,7 @@ func New(env controller.Env) *Controller {
 // Run syncs Jobs until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
 	go controller.Watch(ctx, c.jobs.Res, controller.EnqueueHandler(c.queue))
-	owner := func(obj runtime.Object) {
-		if ref := metav1.GetControllerOf(obj.(*corev1.Pod)); ref != nil && ref.Kind == "Job" {
-			c.queue.Add(obj.(*corev1.Pod).Namespace + "/" + ref.Name)
-		}
-	}
-	go controller.Watch(ctx, c.pods.Res, controller.Handler{Add: owner, Update: func(_, o runtime.Object) { owner(o) }, Delete: owner})
+	go controller.Watch(ctx, c.pods.Res, controller.OwnerHandler(c.queue, "Job"))
 	return controller.Run(ctx, c.queue, 2, c.log, c.sync)
 }
 
