@@ -15,10 +15,19 @@ func (s *server) replicaSetsOf(app string) string {
 
 func TestDeploymentRollsOutUndoesAndKeepsHistory(t *testing.T) {
 	s := startServer(t)
+	s.fakeNode("n1")
 	s.kubectl("create", "deployment", "web", "--image=busybox:1.36", "--replicas=3")
 	want := func(lines ...string) {
 		t.Helper()
-		eventually(t, 20*time.Second, func() error {
+		eventually(t, 40*time.Second, func() error {
+			// Act as the kubelet: pods start and finish terminating, so a
+			// rollout can keep its availability and proceed.
+			if err := s.markPodsReady("app=web"); err != nil {
+				return err
+			}
+			if err := s.finishTerminating("app=web"); err != nil {
+				return err
+			}
 			got := s.replicaSetsOf("web")
 			for _, l := range lines {
 				if !strings.Contains(got, l+"\n") {
@@ -39,7 +48,10 @@ func TestDeploymentRollsOutUndoesAndKeepsHistory(t *testing.T) {
 		t.Fatalf("after undo the template image is %q", img)
 	}
 	mustContain(t, s.kubectl("describe", "deployment", "web"), "ScalingReplicaSet", "Scaled up replica set web-")
-	// A restart rolls out a new template (restartedAt annotation).
+	// A restart rolls out a new template (restartedAt annotation), and a
+	// change-cause annotation shows in the history.
+	s.kubectl("annotate", "deployment/web", "kubernetes.io/change-cause=restart for the test")
 	s.kubectl("rollout", "restart", "deployment/web")
 	want("4 3 busybox:1.36")
+	mustContain(t, s.kubectl("rollout", "history", "deployment/web"), "restart for the test")
 }

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -68,18 +70,21 @@ func runAll(ctx context.Context, comps []component) error {
 }
 
 // identity names this server in leader-election Leases: the node name (or
-// host name) and its data directory, stable across restarts, so that a
-// restarted server takes its leases back at once, and distinct for two
-// servers on one host.
+// host name) and a random id kept in DATA/server/identity, stable across
+// restarts (a restarted server takes its leases back at once) and distinct
+// for two servers even on cloned hosts with the same name.
 func identity(cfg Config) string {
 	name := cfg.NodeName
 	if name == "" {
 		name, _ = os.Hostname()
 	}
-	dir, err := filepath.Abs(cfg.DataDir)
-	if err != nil {
-		dir = cfg.DataDir
+	path := filepath.Join(cfg.DataDir, "server", "identity")
+	id, err := os.ReadFile(path)
+	if err != nil || len(strings.TrimSpace(string(id))) == 0 {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		id = []byte(hex.EncodeToString(b))
+		_ = os.WriteFile(path, id, 0o600)
 	}
-	sum := sha256.Sum256([]byte(dir))
-	return fmt.Sprintf("%s_%x", name, sum[:4])
+	return name + "_" + strings.TrimSpace(string(id))
 }

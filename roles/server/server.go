@@ -185,15 +185,21 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		Log: log.WithField("component", "controller-manager"),
 	}
-	var managed, scheduling []component
-	for _, comp := range controllers(env) {
-		if comp.name == "scheduler" {
-			scheduling = append(scheduling, comp)
-		} else {
-			managed = append(managed, comp)
+	// Components are built anew each time leadership is won: a controller
+	// that ran and stopped (leadership lost) cannot run again.
+	pick := func(scheduler bool) func() []component {
+		return func() []component {
+			var out []component
+			for _, comp := range controllers(env) {
+				if (comp.name == "scheduler") == scheduler {
+					out = append(out, comp)
+				}
+			}
+			return out
 		}
 	}
-	elect := func(lease string, comps []component) func(context.Context) error {
+	id := identity(cfg)
+	elect := func(lease string, build func() []component) func(context.Context) error {
 		return func(ctx context.Context) error {
 			select {
 			case <-boot.Ready(): // kube-system exists
@@ -201,20 +207,16 @@ func Run(ctx context.Context, cfg Config) error {
 				return nil
 			}
 			e := &controller.Elector{
-				Name: lease, Identity: identity(cfg), Client: env.Client,
+				Name: lease, Identity: id, Client: env.Client,
 				Leases:        controller.Lister[*coordinationv1.Lease]{Res: c.Resource(coordinationv1.Resource("leases"))},
 				LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 				Log: log.WithField("component", lease),
 			}
-			return e.Run(ctx, func(ctx context.Context) error { return runAll(ctx, comps) })
+			return e.Run(ctx, func(ctx context.Context) error { return runAll(ctx, build()) })
 		}
 	}
-	if len(managed) > 0 {
-		run("controller-manager", elect("kube-controller-manager", managed))
-	}
-	if len(scheduling) > 0 {
-		run("scheduler", elect("kube-scheduler", scheduling))
-	}
+	run("controller-manager", elect("kube-controller-manager", pick(false)))
+	run("scheduler", elect("kube-scheduler", pick(true)))
 	run("bootstrap", func(ctx context.Context) error {
 		if err := c.WaitSynced(ctx); err != nil {
 			return nil

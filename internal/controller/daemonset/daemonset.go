@@ -107,7 +107,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			}
 		}
 	}
-	if err := c.rollingUpdate(ctx, ds, byNode, hash); err != nil {
+	if err := c.rollingUpdate(ctx, ds, byNode, eligible, hash); err != nil {
 		return err
 	}
 	return c.syncStatus(ctx, ds, byNode, eligible, hash)
@@ -179,7 +179,7 @@ func (c *Controller) deletePod(ctx context.Context, ds *appsv1.DaemonSet, p *cor
 
 // rollingUpdate replaces pods of an old template, maxUnavailable at a
 // time: an old pod goes only while few enough pods are unavailable.
-func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, byNode map[string][]*corev1.Pod, hash string) error {
+func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, byNode map[string][]*corev1.Pod, eligible map[string]bool, hash string) error {
 	if ds.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType {
 		return nil
 	}
@@ -187,11 +187,14 @@ func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, by
 	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
 		maxUnavail = *ru.MaxUnavailable
 	}
-	limit, _ := intstr.GetScaledValueFromIntOrPercent(&maxUnavail, len(byNode), true)
+	limit, _ := intstr.GetScaledValueFromIntOrPercent(&maxUnavail, len(eligible), true)
 	limit = max(limit, 1)
+	// Every eligible node without a ready pod is unavailable, including
+	// those whose replacement was only just created.
 	unavailable := 0
 	var old []*corev1.Pod
-	for _, pods := range byNode {
+	for node := range eligible {
+		pods := byNode[node]
 		if len(pods) == 0 {
 			unavailable++
 			continue

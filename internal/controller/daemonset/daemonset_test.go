@@ -160,3 +160,30 @@ func TestRollingUpdateReplacesOneAtATime(t *testing.T) {
 	}
 	t.Fatal("rolling update never finished")
 }
+
+func TestRollingUpdateWithoutReadyPodsStaysWithinMaxUnavailable(t *testing.T) {
+	c, res := setup(t, newDS(nil), node("a", nil), node("b", nil), node("c", nil))
+	c.mustSync(t)
+	for _, p := range c.pods.List("kube-system", nil) {
+		pp := p.DeepCopy()
+		pp.Spec.NodeName = podNode(p)
+		pp.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		res.Resource(podsGR).Put(pp)
+	}
+	ds, _ := c.daemonSets.Get("kube-system", "agent")
+	d := ds.DeepCopy()
+	d.Spec.Template.Spec.Containers[0].Image = "v2"
+	res.Resource(dsGR).Put(d)
+	for i := 0; i < 3; i++ {
+		c.mustSync(t) // no replacement ever becomes ready
+	}
+	readyOld := 0
+	for _, p := range c.pods.List("kube-system", nil) {
+		if ready(p) {
+			readyOld++
+		}
+	}
+	if readyOld < 2 {
+		t.Fatalf("%d ready pods left of 3 with maxUnavailable 1", readyOld)
+	}
+}

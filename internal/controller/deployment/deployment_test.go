@@ -254,8 +254,34 @@ func TestStalledRolloutExceedsProgressDeadline(t *testing.T) {
 			if c.Status != corev1.ConditionFalse || c.Reason != "ProgressDeadlineExceeded" {
 				t.Fatalf("after the deadline: %+v", c)
 			}
+			// Its own status write triggers another sync: the condition stays.
+			h.sync()
+			again, _ := h.c.deployments.Get("default", "web")
+			for _, c2 := range again.Status.Conditions {
+				if c2.Type == appsv1.DeploymentProgressing && c2.Reason != "ProgressDeadlineExceeded" {
+					t.Fatalf("condition flipped back: %+v", c2)
+				}
+			}
 			return
 		}
 	}
 	t.Fatal("no Progressing condition")
+}
+
+// TestRollingUpdateWithStaleStatusKeepsAvailability syncs repeatedly
+// without the ReplicaSet controller updating any status: the old pods must
+// not all be taken down while no new pod is available.
+func TestRollingUpdateWithStaleStatusKeepsAvailability(t *testing.T) {
+	h := newHarness(t, newDeployment(4, "v1", appsv1.RollingUpdateDeploymentStrategyType))
+	h.sync()
+	h.settle()
+	h.sync()
+	h.setImage("v2")
+	for i := 0; i < 6; i++ {
+		h.sync()
+	}
+	rss := h.replicaSets()
+	if got := replicas(rss["v1"].Spec.Replicas); got < 3 {
+		t.Fatalf("old replica set scaled to %d with no new pod available; maxUnavailable is 1", got)
+	}
 }

@@ -54,7 +54,7 @@ func (c *Controller) ensureNewReplicaSet(ctx context.Context, d *appsv1.Deployme
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: d.Name + "-" + hash, Namespace: d.Namespace, Labels: tmpl.Labels,
-			Annotations:     map[string]string{RevisionAnnotation: next},
+			Annotations:     replicaSetAnnotations(d, next),
 			OwnerReferences: []metav1.OwnerReference{ownerRef(d)},
 		},
 		Spec: appsv1.ReplicaSetSpec{Replicas: &initial, MinReadySeconds: d.Spec.MinReadySeconds, Selector: sel, Template: *tmpl},
@@ -80,6 +80,23 @@ func (c *Controller) ensureNewReplicaSet(ctx context.Context, d *appsv1.Deployme
 	}
 	c.recorder.Eventf(ctx, d, "Normal", "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", rs.Name, initial)
 	return created.(*appsv1.ReplicaSet), nil
+}
+
+// replicaSetAnnotations copies the Deployment's annotations (change-cause
+// among them, for `kubectl rollout history`) to a new ReplicaSet, less the
+// ones Kubernetes keeps apart, and sets its revision.
+func replicaSetAnnotations(d *appsv1.Deployment, revision string) map[string]string {
+	out := map[string]string{}
+	for k, v := range d.Annotations {
+		switch k {
+		case "kubectl.kubernetes.io/last-applied-configuration", RevisionAnnotation, RevisionHistoryAnnotation,
+			DesiredReplicasAnnotation, MaxReplicasAnnotation:
+			continue
+		}
+		out[k] = v
+	}
+	out[RevisionAnnotation] = revision
+	return out
 }
 
 // surgeAndUnavailable resolves maxSurge (rounded up) and maxUnavailable
@@ -145,33 +162,50 @@ func (c *Controller) rollingUpdate(ctx context.Context, d *appsv1.Deployment, ne
 	}
 	_, unavail := surgeAndUnavailable(d)
 	minAvailable := replicas(d.Spec.Replicas) - unavail
-	available := newRS.Status.AvailableReplicas
-	for _, rs := range old {
-		available += rs.Status.AvailableReplicas
+	// As Kubernetes: never take down more than leaves minAvailable of all
+	// the pods that exist (counting the new ones not yet available as
+	// down), and count no ReplicaSet as having more available pods than
+	// it is scaled to (its status may lag a scale-down).
+	maxScaledDown := sumSpec(old) + replicas(newRS.Spec.Replicas) - minAvailable - max(replicas(newRS.Spec.Replicas)-available(newRS), 0)
+	if maxScaledDown <= 0 {
+		return nil
 	}
 	// Old pods that are not available cost no availability: drop them
 	// first, then take available ones down to the floor.
-	budget := available - minAvailable
+	spec := make([]int32, len(old))
+	for i, rs := range old {
+		spec[i] = replicas(rs.Spec.Replicas)
+		down := min(max(spec[i]-available(rs), 0), maxScaledDown)
+		spec[i] -= down
+		maxScaledDown -= down
+	}
+	total := available(newRS)
 	for _, rs := range old {
-		cur := replicas(rs.Spec.Replicas)
-		if cur == 0 {
-			continue
+		total += available(rs)
+	}
+	budget := min(total-minAvailable, maxScaledDown)
+	for i := range old {
+		if budget <= 0 {
+			break
 		}
-		down := max(cur-rs.Status.AvailableReplicas, 0)
-		if budget > 0 {
-			extra := min(rs.Status.AvailableReplicas, budget)
-			down += extra
-			budget -= extra
-		}
-		down = min(down, cur)
-		if down == 0 {
-			continue
-		}
-		if _, err := c.scale(ctx, d, rs, cur-down); err != nil {
-			return err
+		down := min(spec[i], budget)
+		spec[i] -= down
+		budget -= down
+	}
+	for i, rs := range old {
+		if spec[i] != replicas(rs.Spec.Replicas) {
+			if _, err := c.scale(ctx, d, rs, spec[i]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// available is how many of a ReplicaSet's pods count as available: its
+// status, capped by the replicas it is scaled to.
+func available(rs *appsv1.ReplicaSet) int32 {
+	return min(rs.Status.AvailableReplicas, replicas(rs.Spec.Replicas))
 }
 
 // recreate scales every old ReplicaSet to zero, waits for their pods to

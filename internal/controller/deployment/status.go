@@ -84,7 +84,12 @@ func progressingCondition(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, st app
 		c.LastUpdateTime = now
 		return c
 	}
-	if d.Spec.ProgressDeadlineSeconds != nil {
+	for _, prevCond := range prev.Conditions {
+		if prevCond.Type == appsv1.DeploymentProgressing && prevCond.Reason == "ProgressDeadlineExceeded" {
+			return prevCond // timed out, and still nothing moves
+		}
+	}
+	if d.Spec.ProgressDeadlineSeconds != nil && !d.Spec.Paused {
 		deadline := time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second
 		if now.Sub(c.LastUpdateTime.Time) > deadline {
 			return condition(d, appsv1.DeploymentProgressing, corev1.ConditionFalse, "ProgressDeadlineExceeded",

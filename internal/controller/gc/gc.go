@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -192,6 +193,7 @@ func (c *Controller) dependentsOf(uid types.UID) []string {
 	for k := range c.dependents[uid] {
 		out = append(out, k)
 	}
+	sort.Strings(out) // a stable order of writes
 	return out
 }
 

@@ -35,7 +35,14 @@ type Controller struct {
 	Period time.Duration
 	log    *logrus.Entry
 	now    func() time.Time
+	// seen holds, per node, the last heartbeat read and when this
+	// controller first saw it: a node's silence is counted from that, so
+	// a restarted server gives every node a full grace period instead of
+	// judging it by stale stored heartbeats. Only the sync loop uses it.
+	seen map[string]observation
 }
+
+type observation struct{ beat, at time.Time }
 
 // New returns the node lifecycle controller.
 func New(env controller.Env) *Controller {
@@ -53,6 +60,7 @@ func New(env controller.Env) *Controller {
 		Period:   min(5*time.Second, grace/2),
 		log:      env.Log.WithField("controller", "nodelifecycle"),
 		now:      time.Now,
+		seen:     map[string]observation{},
 	}
 }
 
@@ -61,9 +69,16 @@ func (c *Controller) Run(ctx context.Context) error {
 	t := time.NewTicker(c.Period)
 	defer t.Stop()
 	for {
+		present := map[string]bool{}
 		for _, n := range c.nodes.List("", nil) {
+			present[n.Name] = true
 			if err := c.syncNode(ctx, n); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) {
 				c.log.WithError(err).WithField("node", n.Name).Debug("sync node")
+			}
+		}
+		for name := range c.seen {
+			if !present[name] {
+				delete(c.seen, name)
 			}
 		}
 		select {
@@ -87,6 +102,18 @@ func (c *Controller) heartbeat(n *corev1.Node) time.Time {
 	return last
 }
 
+// silentFor is how long the node's heartbeat has not changed, as this
+// controller observed it.
+func (c *Controller) silentFor(n *corev1.Node) time.Duration {
+	beat := c.heartbeat(n)
+	o, ok := c.seen[n.Name]
+	if !ok || !o.beat.Equal(beat) {
+		o = observation{beat: beat, at: c.now()}
+		c.seen[n.Name] = o
+	}
+	return c.now().Sub(o.at)
+}
+
 func ready(n *corev1.Node) *corev1.NodeCondition {
 	for i := range n.Status.Conditions {
 		if n.Status.Conditions[i].Type == corev1.NodeReady {
@@ -99,7 +126,7 @@ func ready(n *corev1.Node) *corev1.NodeCondition {
 func (c *Controller) syncNode(ctx context.Context, cached *corev1.Node) error {
 	n := cached.DeepCopy()
 	now := metav1.NewTime(c.now())
-	if now.Sub(c.heartbeat(n)) > c.grace {
+	if c.silentFor(n) > c.grace {
 		if err := c.markUnknown(ctx, n, now); err != nil {
 			return err
 		}
@@ -138,6 +165,25 @@ func (c *Controller) markUnknown(ctx context.Context, n *corev1.Node, now metav1
 	}
 	*n = *updated.(*corev1.Node)
 	c.recorder.Eventf(ctx, n, corev1.EventTypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", n.Name)
+	return c.markPodsNotReady(ctx, n, now)
+}
+
+// markPodsNotReady sets the Ready condition of the node's pods to False,
+// so that Services stop sending them traffic before they are evicted.
+func (c *Controller) markPodsNotReady(ctx context.Context, n *corev1.Node, now metav1.Time) error {
+	for _, p := range c.pods.ByIndex("fields", "spec.nodeName="+n.Name) {
+		for i, cond := range p.Status.Conditions {
+			if cond.Type != corev1.PodReady || cond.Status == corev1.ConditionFalse {
+				continue
+			}
+			pp := p.DeepCopy()
+			pp.Status.Conditions[i].Status, pp.Status.Conditions[i].LastTransitionTime = corev1.ConditionFalse, now
+			pp.Status.Conditions[i].Reason, pp.Status.Conditions[i].Message = "NodeNotReady", "Node is not ready"
+			if _, err := c.client.UpdateStatus(ctx, pp); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -110,3 +110,35 @@ func TestNotReadyNodeGetsNotReadyTaints(t *testing.T) {
 		t.Fatalf("taints %+v", n.Spec.Taints)
 	}
 }
+
+func TestRestartedControllerGivesNodesAFullGracePeriod(t *testing.T) {
+	start := time.Now()
+	// The stored heartbeats are ten minutes old: the server was down.
+	c, _, clock := setup(t, start.Add(-10*time.Minute))
+	*clock = start
+	c.syncAll(t)
+	if n, _ := c.nodes.Get("", "n1"); ready(n).Status != corev1.ConditionTrue || len(n.Spec.Taints) != 0 {
+		t.Fatalf("node judged by stale heartbeats after a restart: %+v", n.Spec.Taints)
+	}
+	*clock = start.Add(41 * time.Second)
+	c.syncAll(t)
+	if n, _ := c.nodes.Get("", "n1"); ready(n).Status != corev1.ConditionUnknown {
+		t.Fatal("node silent for the grace period since the restart not marked Unknown")
+	}
+}
+
+func TestPodsOfAnUnknownNodeBecomeNotReady(t *testing.T) {
+	start := time.Now()
+	c, res, clock := setup(t, start)
+	forever := pod("p", nil)
+	forever.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+	forever.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	res.Resource(podsGR).Put(forever)
+	c.syncAll(t)
+	*clock = start.Add(time.Minute)
+	c.syncAll(t)
+	p, _ := c.pods.Get("default", "p")
+	if p.Status.Conditions[0].Status != corev1.ConditionFalse {
+		t.Fatalf("pod on an Unknown node still Ready: %+v", p.Status.Conditions)
+	}
+}
