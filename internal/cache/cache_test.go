@@ -3,8 +3,6 @@ package cache_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -24,17 +22,7 @@ import (
 
 var ds *datastore.Datastore
 
-func TestMain(m *testing.M) {
-	var stop func()
-	var err error
-	if ds, stop, err = etcdtest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { etcdtest.Main(m, &ds) }
 
 func decodeCM(kv storage.KV) (runtime.Object, error) {
 	cm := &corev1.ConfigMap{}

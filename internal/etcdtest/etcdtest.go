@@ -46,3 +46,17 @@ func Start() (ds *datastore.Datastore, stop func(), err error) {
 	}
 	return ds, func() { ds.Close(); os.RemoveAll(dir) }, nil
 }
+
+// Main is a TestMain body: it opens an embedded etcd into *ds, runs the
+// package's tests and exits with their status.
+func Main(m interface{ Run() int }, ds **datastore.Datastore) {
+	d, stop, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*ds = d
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}

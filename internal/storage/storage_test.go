@@ -3,8 +3,6 @@ package storage_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -19,17 +17,7 @@ import (
 
 var ds *datastore.Datastore
 
-func TestMain(m *testing.M) {
-	var stop func()
-	var err error
-	if ds, stop, err = etcdtest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { etcdtest.Main(m, &ds) }
 
 func newStore(t *testing.T) (*storage.Store, string) {
 	return storage.New(ds.Client), storage.ResourcePrefix("test", t.Name())
