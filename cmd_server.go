@@ -144,6 +144,12 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 	if cfg.DataDir == "" {
 		return cfg, usageError{fmt.Errorf("--data-dir must not be empty")}
 	}
+	if !cfg.DisableAgent {
+		if cfg.Agent, err = agentConfig(c); err != nil {
+			return cfg, err
+		}
+		cfg.NodeName = cfg.Agent.NodeName
+	}
 	return cfg, nil
 }
 
@@ -157,8 +163,5 @@ func runServer(c *cli.Context) error {
 		return err
 	}
 	cfg.Log = l.WithField("component", "server")
-	if !cfg.DisableAgent {
-		cfg.Log.Info("the agent role is not built yet; running the control plane only")
-	}
 	return server.Run(c.Context, cfg)
 }

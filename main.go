@@ -16,6 +16,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "pause" {
+		// A pod sandbox: skip the command line machinery.
+		os.Exit(pause())
+	}
 	os.Exit(run(os.Args))
 }
 
@@ -50,6 +54,8 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			serverCommand(),
+			agentCommand(),
+			pauseCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

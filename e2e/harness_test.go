@@ -78,6 +78,7 @@ type server struct {
 	kubeconfig string
 	port       int
 	etcdPort   int
+	node       string // the node its agent runs, empty with --disable-agent
 	args       []string
 	cmd        *exec.Cmd
 	mu         sync.Mutex
@@ -96,12 +97,23 @@ func (w syncWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-// startServer starts a server on free loopback ports in a temporary data
-// directory and waits until /readyz answers ok.
+// startServer starts a server (control plane only) on free loopback ports
+// in a temporary data directory and waits until /readyz answers ok.
 func startServer(t *testing.T, extra ...string) *server {
+	t.Helper()
+	return launchServer(t, false, extra...)
+}
+
+func launchServer(t *testing.T, withAgent bool, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{t: t, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t), etcdPort: freePort(t)}
+	role := []string{"--disable-agent"}
+	if withAgent {
+		s.node = uniqueNode("e2e")
+		role = agentArgs(t, s.node)
+		t.Cleanup(func() { removeNodeContainers(t, s.node) })
+	}
 	s.args = append([]string{"server",
 		"--data-dir", dir,
 		"--bind-address", "127.0.0.1",
@@ -110,9 +122,8 @@ func startServer(t *testing.T, extra ...string) *server {
 		"--etcd-client-port", strconv.Itoa(s.etcdPort),
 		"--etcd-peer-port", strconv.Itoa(freePort(t)),
 		"--write-kubeconfig", s.kubeconfig,
-		"--disable-agent",
 		"--debug",
-	}, extra...)
+	}, append(role, extra...)...)
 	s.start()
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("MIZZEN_E2E_LOGS") == "1" {
@@ -245,6 +256,9 @@ func (s *server) kubectlIn(stdin string, args ...string) (string, error) {
 func (s *server) dump() {
 	if out, err := s.kubectlErr("get", "all,cm,secrets,ns,nodes,events", "-A", "-o", "wide"); err == nil {
 		s.t.Logf("kubectl get -A -o wide:\n%s", out)
+	}
+	if s.node != "" {
+		dumpContainers(s.t, s.node)
 	}
 	s.t.Logf("server log:\n%s", s.logs())
 }

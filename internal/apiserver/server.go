@@ -34,7 +34,10 @@ type Config struct {
 	Version version.Info
 	// Checks are the readiness checks by name (etcd, informer-sync...).
 	Checks map[string]func() error
-	Log    *logrus.Entry
+	// Kubelet is how the API server reaches kubelets (nil: pods/log, exec
+	// and attach answer 503).
+	Kubelet *KubeletClient
+	Log     *logrus.Entry
 }
 
 // Server is the HTTP handler of the API.
@@ -118,6 +121,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (to hijack it
+// for exec and attach upgrades).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -167,7 +174,7 @@ func (s *Server) health(ready bool) http.HandlerFunc {
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	rq, err := s.parse(r.URL.Path)
 	if err == nil {
-		err = authorize(r, rq)
+		err = s.authorize(r, rq)
 	}
 	if err != nil {
 		s.codecs.writeError(w, r, err)
@@ -187,6 +194,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			s.getScale(w, r, rq)
 		case rq.sub == "log":
 			s.podLog(w, r, rq)
+		case rq.sub == "exec" || rq.sub == "attach":
+			s.proxyStream(w, r, rq)
 		default:
 			s.codecs.writeError(w, r, methodNotAllowed(rq.kind, "get "+rq.sub))
 		}
@@ -196,12 +205,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			s.create(w, r, rq)
 		case rq.sub == "binding":
 			s.bind(w, r, rq)
+		case rq.sub == "exec" || rq.sub == "attach":
+			s.proxyStream(w, r, rq)
 		default:
 			s.codecs.writeError(w, r, methodNotAllowed(rq.kind, "create"))
 		}
 	case http.MethodPut, http.MethodPatch:
 		switch {
-		case rq.name == "" || rq.sub == "binding" || rq.sub == "log":
+		case rq.name == "" || rq.sub == "binding" || rq.sub == "log" || rq.sub == "exec" || rq.sub == "attach":
 			s.codecs.writeError(w, r, methodNotAllowed(rq.kind, "update"))
 		case rq.sub == "scale":
 			s.updateScale(w, r, rq)

@@ -180,13 +180,9 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, rq request) {
 	s.codecs.write(w, http.StatusCreated, out, successStatus(http.StatusCreated, nil))
 }
 
-// podLog answers pods/<name>/log; the kubelet serves logs (agent role).
+// podLog answers pods/<name>/log from the pod's kubelet (proxy.go).
 func (s *Server) podLog(w http.ResponseWriter, r *http.Request, rq request) {
-	if _, err := s.store.Get(r.Context(), rq.kind, rq.namespace, rq.name); err != nil {
-		s.codecs.writeError(w, r, err)
-		return
-	}
-	s.codecs.writeError(w, r, apierrors.NewServiceUnavailable("pod logs are served by the kubelet, which this server does not run yet"))
+	s.proxyLog(w, r, rq)
 }
 
 // finalize applies a namespace's /finalize: only spec.finalizers change.

@@ -20,6 +20,7 @@ import (
 type Recorder struct {
 	Client    Client
 	Component string // source.component and reportingController
+	Host      string // source.host and reportingInstance (a kubelet's node)
 	Log       *logrus.Entry
 	// Kinds names the apiVersion and kind of each object type recorded.
 	Kinds func(obj runtime.Object) (apiVersion, kind string)
@@ -63,9 +64,9 @@ func (r *Recorder) Eventf(ctx context.Context, obj runtime.Object, eventType, re
 		InvolvedObject: corev1.ObjectReference{Kind: kind, APIVersion: apiVersion, Namespace: m.GetNamespace(),
 			Name: m.GetName(), UID: m.GetUID(), ResourceVersion: m.GetResourceVersion()},
 		Reason: reason, Message: msg, Type: eventType,
-		Source:         corev1.EventSource{Component: r.Component},
+		Source:         corev1.EventSource{Component: r.Component, Host: r.Host},
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
-		ReportingController: r.Component,
+		ReportingController: r.Component, ReportingInstance: r.Host,
 	}
 	created, err := r.Client.Create(ctx, ev)
 	if err != nil {

@@ -69,6 +69,14 @@ type Runtime interface {
 	// for a TTY container). With opts.Follow it returns nil when the
 	// container stops, or ctx.Err() when ctx is done first.
 	Logs(ctx context.Context, id string, opts LogOptions, stdout, stderr io.Writer) error
+	// Attach connects to a running container's main process: its output
+	// from now on, and its stdin when the container was created with
+	// Stdin. It returns when the output ends (the container stops) or ctx
+	// is done, and ErrNotRunning when the container does not run.
+	Attach(ctx context.Context, id string, opts AttachOptions) error
+	// Stats returns one sample of a running container's resource usage,
+	// or ErrNotRunning.
+	Stats(ctx context.Context, id string) (ContainerStats, error)
 }
 
 // Errors that implementations return (wrapped) so callers can test for

@@ -19,8 +19,11 @@ type SandboxSpec struct {
 	// the sandbox gets a network namespace with only loopback, which the
 	// network component wires up through /proc/PID/ns/net.
 	HostNetwork bool
-	DNS         DNSConfig
-	Labels      map[string]string // extra labels; the Meta labels win
+	// Network, when set (and not HostNetwork), names a runtime network the
+	// sandbox joins instead of getting only loopback (Docker's "bridge").
+	Network string
+	DNS     DNSConfig
+	Labels  map[string]string // extra labels; the Meta labels win
 }
 
 // Meta is the label metadata the sandbox is created with.
@@ -157,6 +160,8 @@ type ContainerStatus struct {
 	// PID is the main process's host PID while running (0 otherwise); the
 	// network namespace of a sandbox is /proc/PID/ns/net.
 	PID int
+	// IP is the sandbox's address on its runtime Network, if any.
+	IP string
 }
 
 // RestartCount is the restart count the kubelet reports: the attempt label.

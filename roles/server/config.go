@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/mizzen-dev/mizzen/roles/agent"
 )
 
 // Config is everything the server role takes from its command line.
@@ -34,6 +36,9 @@ type Config struct {
 	EtcdClientPort      int
 	EtcdPeerPort        int
 	DisableAgent        bool
+	// Agent configures the server's own agent (unless DisableAgent); the
+	// server fills in its URL and credentials.
+	Agent agent.Config
 	// NodeName is this server's node name (--node-name; default hostname).
 	NodeName string
 	// NodeMonitorGracePeriod is how long a node may go without a heartbeat

@@ -26,6 +26,7 @@ import (
 	"github.com/mizzen-dev/mizzen/internal/cache"
 	"github.com/mizzen-dev/mizzen/internal/controller"
 	"github.com/mizzen-dev/mizzen/internal/datastore"
+	"github.com/mizzen-dev/mizzen/internal/join"
 	"github.com/mizzen-dev/mizzen/internal/pki"
 	"github.com/mizzen-dev/mizzen/internal/storage"
 	"github.com/mizzen-dev/mizzen/internal/version"
@@ -82,6 +83,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	kubeletCert, kubeletKey, err := pki.EnsureClientCert(tlsDir, ca, pki.KubeletClientCertBase, pki.KubeletClientUser, []string{pki.KubeletClientGroup})
+	if err != nil {
+		return err
+	}
+	kubeletPair, err := tls.X509KeyPair(kubeletCert, kubeletKey)
+	if err != nil {
+		return fmt.Errorf("kubelet client certificate: %w", err)
+	}
 	kubeconfigHost := "127.0.0.1"
 	if !cfg.BindAddress.IsUnspecified() && !cfg.BindAddress.IsLoopback() {
 		kubeconfigHost = cfg.BindAddress.String()
@@ -102,20 +111,22 @@ func Run(ctx context.Context, cfg Config) error {
 	services.ReserveFirst()
 	store := rest.New(reg, st, c, services, admission.DefaultTolerations{
 		NotReadySeconds: cfg.DefaultNotReadyTolerationSeconds, UnreachableSeconds: cfg.DefaultUnreachableTolerationSeconds,
-	})
+	}, admission.NodeRestriction{})
 	boot := bootstrap.New(bootstrap.Config{ServiceIP: serviceIP, AdvertiseIP: advertise, Port: cfg.HTTPSPort, Log: log.WithField("component", "bootstrap")}, store)
 
 	authenticator := authn.New(ca.Pool(), map[string]authn.User{
-		token.Secret: {Name: "node-bootstrap", Groups: []string{"system:bootstrappers"}},
+		token.Secret: {Name: "node-bootstrap", Groups: []string{join.BootstrapGroup}},
 	})
 	mounts, err := apiMounts(reg)
 	if err != nil {
 		return err
 	}
+	mounts = append(mounts, join.NewHandler(ca, log.WithField("component", "join")).Mount)
 	api := apiserver.New(apiserver.Config{
 		Store: store, Scheme: scheme,
-		Authenticate: authn.Middleware(authenticator, authn.Public),
+		Authenticate: authn.Middleware(authenticator, func(p string) bool { return authn.Public(p) || join.Public(p) }),
 		Mounts:       mounts,
+		Kubelet:      &apiserver.KubeletClient{TLS: &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{kubeletPair}}},
 		Version:      version.Info(),
 		Checks: map[string]func() error{
 			"etcd": func() error {
@@ -243,6 +254,17 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		}
 	})
+	if !cfg.DisableAgent {
+		url := "https://" + net.JoinHostPort(kubeconfigHost, strconv.Itoa(cfg.HTTPSPort))
+		run("agent", func(ctx context.Context) error {
+			select {
+			case <-boot.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			return runAgent(ctx, cfg, ca, url)
+		})
+	}
 	go func() {
 		select {
 		case <-boot.Ready():

@@ -44,7 +44,7 @@ func Registry() *registry.Registry {
 			Status: true, Fields: nodeFields}),
 		k(&registry.Kind{GVR: core("pods"), Kind: "Pod", ListKind: "PodList", Singular: "pod", ShortNames: []string{"po"}, Categories: []string{"all"}, Namespaced: true,
 			New: func() runtime.Object { return &corev1.Pod{} }, NewList: func() runtime.Object { return &corev1.PodList{} },
-			Status: true, Subresources: []string{"binding", "log"}, Fields: podFields}),
+			Status: true, Subresources: []string{"binding", "log", "exec", "attach"}, Fields: podFields}),
 		k(&registry.Kind{GVR: core("services"), Kind: "Service", ListKind: "ServiceList", Singular: "service", ShortNames: []string{"svc"}, Categories: []string{"all"}, Namespaced: true,
 			New: func() runtime.Object { return &corev1.Service{} }, NewList: func() runtime.Object { return &corev1.ServiceList{} },
 			Status: true}),

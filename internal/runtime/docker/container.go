@@ -35,6 +35,9 @@ func (r *Runtime) CreateSandbox(ctx context.Context, spec runtime.SandboxSpec) (
 	if spec.HostNetwork {
 		hc.NetworkMode, hc.UTSMode = "host", "host"
 	} else {
+		if spec.Network != "" {
+			hc.NetworkMode = container.NetworkMode(spec.Network)
+		}
 		cfg.Hostname = spec.Hostname
 	}
 	name := containerName("POD", spec.Pod, spec.Attempt)
@@ -213,6 +216,14 @@ func (r *Runtime) InspectContainer(ctx context.Context, id string) (runtime.Cont
 		}
 		if s.Running {
 			st.PID = s.Pid
+		}
+	}
+	if ns := ci.NetworkSettings; ns != nil && st.State == runtime.StateRunning {
+		for _, n := range ns.Networks {
+			if n != nil && n.IPAddress != "" {
+				st.IP = n.IPAddress
+				break
+			}
 		}
 	}
 	return st, nil

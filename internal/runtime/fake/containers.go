@@ -19,6 +19,7 @@ type container struct {
 	name     string
 	argv     []string
 	hostname string
+	network  string // the sandbox's runtime network, if any
 	tty      bool
 	logs     []logLine
 	changed  chan struct{} // closed and replaced when logs or state change
@@ -49,7 +50,11 @@ func (r *Runtime) CreateSandbox(ctx context.Context, spec runtime.SandboxSpec) (
 		hostname, _ = os.Hostname()
 	}
 	name := fmt.Sprintf("mizzen_POD_%s_%s_%s_%d", spec.Pod.Name, spec.Pod.Namespace, spec.Pod.UID, spec.Attempt)
-	return r.create(name, spec.Image, spec.Command, nil, hostname, false, runtime.MergeLabels(spec.Meta(), spec.Labels))
+	id, err := r.create(name, spec.Image, spec.Command, nil, hostname, false, runtime.MergeLabels(spec.Meta(), spec.Labels))
+	if err == nil && !spec.HostNetwork {
+		r.containers[id].network = spec.Network
+	}
+	return id, err
 }
 
 // CreateContainer implements runtime.Runtime.
@@ -134,6 +139,9 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	c.status.StartedAt, c.status.FinishedAt = time.Now(), time.Time{}
 	c.status.ExitCode = 0
 	c.status.PID = 10000 + r.seq
+	if c.network != "" {
+		c.status.IP = fmt.Sprintf("172.17.%d.%d", r.seq/250%250, r.seq%250+2)
+	}
 	p := newProcess(true, c.hostname)
 	c.proc = p
 	c.notify()
@@ -147,6 +155,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		c.status.ExitCode = code
 		c.status.FinishedAt = time.Now()
 		c.status.PID = 0
+		c.status.IP = ""
 		close(p.done)
 		c.notify()
 	}()

@@ -37,6 +37,8 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Exec", testExec},
 		{"ListByLabels", testListByLabels},
 		{"HostNetwork", testHostNetwork},
+		{"Attach", testAttach},
+		{"Stats", testStats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

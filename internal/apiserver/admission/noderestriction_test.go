@@ -1,0 +1,69 @@
+package admission
+
+import (
+	"context"
+	"testing"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/mizzen-dev/mizzen/internal/apiserver/authn"
+	"github.com/mizzen-dev/mizzen/internal/apiserver/registry"
+	"github.com/mizzen-dev/mizzen/internal/pki"
+)
+
+func TestNodeRestriction(t *testing.T) {
+	nodeA := authn.WithUser(context.Background(), authn.User{Name: "system:node:node-a", Groups: []string{pki.NodesGroup}})
+	admin := authn.WithUser(context.Background(), authn.User{Name: "system:admin", Groups: []string{"system:masters"}})
+	node := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
+	}
+	pod := func(nodeName string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p"}, Spec: corev1.PodSpec{NodeName: nodeName}}
+	}
+	lease := func(ns, name string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	restricted := map[string]string{NodeRestrictionLabelPrefix + "pool": "gpu"}
+	taint := corev1.Taint{Key: "k", Effect: corev1.TaintEffectNoSchedule}
+	for _, tc := range []struct {
+		name     string
+		ctx      context.Context
+		op       registry.Operation
+		obj, old runtime.Object
+		allowed  bool
+	}{
+		{"node creates itself", nodeA, registry.Create, node("node-a", map[string]string{"a": "b"}, taint), nil, true},
+		{"node creates another node", nodeA, registry.Create, node("node-b", nil), nil, false},
+		{"node updates another node", nodeA, registry.Update, node("node-b", nil), node("node-b", nil), false},
+		{"node updates itself", nodeA, registry.Update, node("node-a", map[string]string{"x": "y"}), node("node-a", nil), true},
+		{"node sets a restricted label", nodeA, registry.Create, node("node-a", restricted), nil, false},
+		{"node keeps a restricted label", nodeA, registry.Update, node("node-a", restricted), node("node-a", restricted), true},
+		{"node drops a restricted label", nodeA, registry.Update, node("node-a", nil), node("node-a", restricted), false},
+		{"node changes its taints", nodeA, registry.Update, node("node-a", nil), node("node-a", nil, taint), false},
+		{"admin updates any node", admin, registry.Update, node("node-b", restricted), node("node-b", nil), true},
+		{"node updates status of its pod", nodeA, registry.Update, pod("node-a"), pod("node-a"), true},
+		{"node updates status of another node's pod", nodeA, registry.Update, pod("node-a"), pod("node-b"), false},
+		{"node updates status of a pending pod", nodeA, registry.Update, pod("node-a"), pod(""), false},
+		{"node creates a pod", nodeA, registry.Create, pod("node-a"), nil, false},
+		{"admin creates a pod", admin, registry.Create, pod("node-a"), nil, true},
+		{"node creates its lease", nodeA, registry.Create, lease(corev1.NamespaceNodeLease, "node-a"), nil, true},
+		{"node creates another lease", nodeA, registry.Create, lease(corev1.NamespaceNodeLease, "node-b"), nil, false},
+		{"node renews another lease", nodeA, registry.Update, lease(corev1.NamespaceNodeLease, "node-b"), lease(corev1.NamespaceNodeLease, "node-b"), false},
+		{"node creates a lease elsewhere", nodeA, registry.Create, lease("default", "node-a"), nil, false},
+		{"no user", context.Background(), registry.Create, node("node-b", restricted), nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NodeRestriction{}.Admit(tc.ctx, tc.op, &registry.Kind{}, tc.obj, tc.old)
+			if tc.allowed && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tc.allowed && !apierrors.IsForbidden(err) {
+				t.Errorf("got %v, want 403 Forbidden", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,101 @@
+package kubelet
+
+import (
+	"encoding/base64"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	rt "github.com/mizzen-dev/mizzen/internal/runtime"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestSecurityMergesPodAndContainer(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{SecurityContext: &corev1.PodSecurityContext{
+		RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(2000)), SupplementalGroups: []int64{5}, FSGroup: ptr(int64(7)),
+	}}}
+	c := &corev1.Container{SecurityContext: &corev1.SecurityContext{
+		RunAsUser: ptr(int64(1)), Privileged: ptr(true), ReadOnlyRootFilesystem: ptr(true),
+		Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}},
+	}}
+	got := security(pod, c)
+	want := rt.Security{RunAsUser: ptr(int64(1)), RunAsGroup: ptr(int64(2000)), SupplementalGroups: []int64{5, 7},
+		Privileged: true, ReadOnlyRootFS: true, CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("security:\n got %+v\nwant %+v", got, want)
+	}
+	if got := security(&corev1.Pod{}, &corev1.Container{}); !reflect.DeepEqual(got, rt.Security{}) {
+		t.Fatalf("no contexts: %+v", got)
+	}
+}
+
+func TestPullSecretsMatchTheImageRegistry(t *testing.T) {
+	auth := base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
+	cfg := fmt.Sprintf(`{"auths":{"registry.example:5000":{"auth":%q},"https://index.docker.io/v1/":{"username":"bob","password":"pw"}}}`, auth)
+	s := &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(cfg)}}
+	for _, tc := range []struct {
+		image, user, pass string
+	}{
+		{"registry.example:5000/team/app:1", "alice", "s3cret"},
+		{"nginx:1.27", "bob", "pw"},
+		{"library/nginx", "bob", "pw"},
+		{"other.example/app", "", ""},
+	} {
+		a := authFromSecret(s, registryOf(tc.image))
+		switch {
+		case tc.user == "" && a != nil:
+			t.Errorf("%s: unexpected credentials %+v", tc.image, a)
+		case tc.user != "" && (a == nil || a.Username != tc.user || a.Password != tc.pass):
+			t.Errorf("%s: credentials %+v, want %s", tc.image, a, tc.user)
+		}
+	}
+	for ref, tag := range map[string]string{"busybox": "latest", "a/b:1": "1", "host:5000/a": "latest", "a@sha256:00": ""} {
+		if got := tagOf(ref); got != tag {
+			t.Errorf("tagOf(%q) = %q, want %q", ref, got, tag)
+		}
+	}
+}
+
+func TestPreStopHookRunsOnDeletion(t *testing.T) {
+	h := newHarness(t, nil)
+	var mu sync.Mutex
+	var order []string
+	h.rt.ExecHook = func(id string, opts rt.ExecOptions) (int, bool) {
+		if len(opts.Cmd) > 0 && opts.Cmd[0] == "drain" {
+			mu.Lock()
+			order = append(order, "preStop")
+			mu.Unlock()
+			return 0, true
+		}
+		return 0, false
+	}
+	h.run()
+	pod := testPod("hooked", corev1.Container{Name: "app", Command: []string{"sleep", "inf"},
+		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"drain"}}}}})
+	h.client.add(pod)
+	h.until(100*time.Millisecond, "running", func() error { return running(h.status(pod.UID)) })
+	del := h.client.pod(pod.UID).DeepCopy()
+	now := metav1.NewTime(h.clock.Now())
+	del.DeletionTimestamp, del.DeletionGracePeriodSeconds = &now, ptr(int64(5))
+	h.client.add(del)
+	h.until(100*time.Millisecond, "stopped", func() error {
+		for _, c := range h.containers(pod.UID) {
+			if c.State == rt.StateRunning {
+				return fmt.Errorf("%s runs", c.Meta.Kind)
+			}
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(order, ",") != "preStop" {
+		t.Fatalf("hooks run: %v", order)
+	}
+}
