@@ -208,7 +208,17 @@ func (s *server) newAgent(node, token string, extra ...string) *agentProc {
 			s.t.Logf("agent %s log:\n%s", node, a.logs())
 			dumpContainers(s.t, node)
 		}
-		a.stop()
+		if a.stop() {
+			// Stopped by SIGTERM: a clean exit, with no errors logged.
+			if code := a.cmd.ProcessState.ExitCode(); code != 0 {
+				s.t.Errorf("agent %s exited with %d on SIGTERM:\n%s", node, code, a.logs())
+			}
+			for _, l := range strings.Split(a.logs(), "\n") {
+				if strings.Contains(l, "level=error") || strings.HasPrefix(l, "panic") {
+					s.t.Errorf("agent %s logged an error: %s", node, l)
+				}
+			}
+		}
 		removeNodeContainers(s.t, node)
 	})
 	return a
@@ -239,13 +249,14 @@ func (a *agentProc) wait(timeout time.Duration) int {
 	return -1
 }
 
-func (a *agentProc) stop() {
+// stop stops a running agent with SIGTERM; it reports whether it had to.
+func (a *agentProc) stop() bool {
 	if a.cmd == nil || a.cmd.Process == nil {
-		return
+		return false
 	}
 	select {
 	case <-a.exited:
-		return
+		return false
 	default:
 	}
 	a.cmd.Process.Signal(syscall.SIGTERM)
@@ -256,6 +267,7 @@ func (a *agentProc) stop() {
 		syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
 		<-a.exited
 	}
+	return true
 }
 
 // kill stops the agent with SIGKILL, as a crash would.

@@ -151,3 +151,26 @@ func nodeName(obj string) string {
 	name, _, _ := strings.Cut(rest, `"`)
 	return name
 }
+
+// TestAgentWithoutDockerIsNotReady registers a node whose Docker daemon
+// does not answer: it is NotReady, saying why, and the agent keeps running.
+func TestAgentWithoutDockerIsNotReady(t *testing.T) {
+	s := startServer(t)
+	node := uniqueNode("nodocker")
+	a := s.startAgent(node, s.token(), "--docker-host", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
+	eventually(t, 30*time.Second, func() error {
+		out, err := s.kubectlErr("get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}/{.status.conditions[?(@.type=="Ready")].message}`)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if !strings.HasPrefix(out, "False/KubeletNotReady/container runtime is down") {
+			return fmt.Errorf("Ready condition %q", out)
+		}
+		return nil
+	})
+	select {
+	case <-a.exited:
+		t.Fatalf("agent exited without Docker:\n%s", a.logs())
+	default:
+	}
+}

@@ -60,15 +60,31 @@ func kubectlPath(t *testing.T) string {
 	return p
 }
 
-// freePort returns an unused loopback port.
+// handedOut holds every port freePort returned, so that two calls never
+// give the same port (the kernel may offer a just-closed one again).
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePort returns an unused loopback port no earlier call returned.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOut.Lock()
+		dup := handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if !dup {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // server is one running `mizzen server`.
