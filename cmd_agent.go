@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/mizzen-dev/mizzen/internal/apiserver/admission"
 	"github.com/mizzen-dev/mizzen/roles/agent"
 )
 
@@ -59,6 +60,14 @@ func runAgent(c *cli.Context) error {
 	}
 	if cfg.Token == "" {
 		return usageError{fmt.Errorf("--token (MIZZEN_TOKEN) or --token-file is required")}
+	}
+	for k := range cfg.Labels {
+		// The API server would refuse to register the node (NodeRestriction).
+		if admission.ForbiddenNodeLabel(k, false) {
+			return usageError{fmt.Errorf("--node-label: a node may not set %q on itself: of the kubernetes.io and k8s.io labels "+
+				"only the kubelet's (kubernetes.io/hostname, topology.kubernetes.io/zone and region, node.kubernetes.io/..., "+
+				"kubelet.kubernetes.io/...) are allowed; set others with kubectl label", k)}
+		}
 	}
 	cfg.DataDir, cfg.ClusterDomain = c.String("data-dir"), c.String("cluster-domain")
 	cfg.Log = l.WithField("component", "agent")

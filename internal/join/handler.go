@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/sirupsen/logrus"
@@ -54,11 +55,73 @@ type Response struct {
 type Handler struct {
 	ca  *pki.CA
 	log *logrus.Entry
+	// reserved are the API server's own names (lower case), which no
+	// node's serving certificate may carry.
+	reserved map[string]bool
 }
 
-// NewHandler returns a Handler signing with ca.
-func NewHandler(ca *pki.CA, log *logrus.Entry) *Handler {
-	return &Handler{ca: ca, log: log}
+// NewHandler returns a Handler signing with ca. reserved are the API
+// server's serving certificate names: the cluster CA signs both the API
+// server's and the kubelets' serving certificates, so a node holding a
+// serving certificate for one of them could impersonate the API server to
+// every agent and kubectl. Requests naming them, the kubernetes service
+// names, the address the request reached, or a wildcard are refused.
+// Loopback names stay allowed: using them takes a foothold on the host
+// itself, and a node on the server's host needs them.
+func NewHandler(ca *pki.CA, log *logrus.Entry, reserved ...string) *Handler {
+	h := &Handler{ca: ca, log: log, reserved: map[string]bool{}}
+	for _, r := range append(reserved, "kubernetes", "kubernetes.default", "kubernetes.default.svc") {
+		if r = normalHost(r); r != "" && !loopback(r) {
+			h.reserved[r] = true
+		}
+	}
+	return h
+}
+
+// normalHost returns host lower case and, for an IP address, in canonical
+// form.
+func normalHost(host string) string {
+	host = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(host), "."))
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String()
+	}
+	return host
+}
+
+func loopback(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+}
+
+// servingNameError returns why a node's serving certificate may not name
+// host, or nil. r is the request, whose target is one of the server's
+// addresses.
+func (h *Handler) servingNameError(r *http.Request, host string) error {
+	n := normalHost(host)
+	own := map[string]bool{}
+	if hst, _, err := net.SplitHostPort(r.Host); err == nil {
+		own[normalHost(hst)] = true
+	} else {
+		own[normalHost(r.Host)] = true
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if hst, _, err := net.SplitHostPort(a.String()); err == nil {
+			own[normalHost(hst)] = true
+		}
+	}
+	switch {
+	case n == "":
+		return nil
+	case strings.Contains(n, "*"):
+		return fmt.Errorf("serving certificate name %q: wildcards are not allowed", host)
+	case loopback(n):
+		return nil
+	case h.reserved[n], own[n], strings.HasPrefix(n, "kubernetes.default.svc."):
+		return fmt.Errorf("serving certificate name %q is the API server's: a node's certificate may not name it", host)
+	}
+	return nil
 }
 
 // Public reports whether path is served without authentication: only the
@@ -115,6 +178,12 @@ func (h *Handler) nodeCredentials(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ips = append(ips, ip)
+	}
+	for _, host := range append(append([]string{req.NodeName}, req.ServingIPs...), req.ServingDNSNames...) {
+		if err := h.servingNameError(r, host); err != nil {
+			writeStatus(w, apierrors.NewForbidden(nodesResource, req.NodeName, err))
+			return
+		}
 	}
 	certs, err := pki.SignNodeCSRs(h.ca, req.NodeName, []byte(req.ClientCSR), []byte(req.ServingCSR), ips, req.ServingDNSNames)
 	if err != nil {

@@ -202,7 +202,12 @@ func request(ctx context.Context, cfg Config, caPEM []byte) (*Credentials, error
 	case http.StatusUnauthorized:
 		return nil, fmt.Errorf("the server refused the join token (401 Unauthorized): check that the token is the one in DATA/server/token on the server")
 	default:
-		return nil, fmt.Errorf("request node credentials: the server answered %s: %s", resp.Status, strings.TrimSpace(string(respBody)))
+		msg := strings.TrimSpace(string(respBody))
+		var st struct{ Message string }
+		if json.Unmarshal(respBody, &st) == nil && st.Message != "" {
+			msg = st.Message
+		}
+		return nil, fmt.Errorf("request node credentials: the server answered %s: %s", resp.Status, msg)
 	}
 	var out Response
 	if err := json.Unmarshal(respBody, &out); err != nil {

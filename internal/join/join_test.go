@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -59,7 +60,7 @@ func newTestServer(t *testing.T) *testServer {
 		secret:   {Name: "node-bootstrap", Groups: []string{BootstrapGroup}},
 		"alices": {Name: "alice"},
 	}), Public))
-	NewHandler(ca, testLog(t)).Mount(r)
+	NewHandler(ca, testLog(t), "10.43.0.1", "Server.Example.com", "127.0.0.1", "localhost").Mount(r)
 	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ts.mu.Lock()
 		ts.seen = append(ts.seen, req.Method+" "+req.URL.Path+" "+req.Header.Get("Authorization"))
@@ -170,6 +171,45 @@ func TestJoinRefusesWrongCAHashBeforeSendingSecret(t *testing.T) {
 	}
 }
 
+// A server that relays the real CA at /cacerts but holds a certificate
+// another CA signed (a man in the middle) fails TLS verification before
+// the secret is sent, with an error the agent does not retry.
+func TestJoinRefusesServerTheCADidNotSign(t *testing.T) {
+	ts := newTestServer(t)
+	dir := t.TempDir()
+	other, err := pki.EnsureCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.EnsureServingCert(dir, other, []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	mitm := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		_, _ = w.Write(ts.ca.CertPEM)
+	}))
+	mitm.TLS = pki.ServerTLSConfig(cert, other)
+	mitm.StartTLS()
+	defer mitm.Close()
+	cfg := ts.config(t, t.TempDir())
+	cfg.Server = mitm.URL
+	_, err = Join(t.Context(), cfg)
+	var untrusted *tls.CertificateVerificationError
+	if !errors.As(err, &untrusted) {
+		t.Fatalf("Join = %v, want a certificate verification error", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != "GET /cacerts " {
+		t.Errorf("server saw %q, want only GET /cacerts without credentials", seen)
+	}
+}
+
 func TestJoinRefusals(t *testing.T) {
 	ts := newTestServer(t)
 	wrongSecret := pki.Token{CAHash: pki.CAHash(ts.ca.CertPEM), Username: pki.TokenUsername, Secret: "not-the-secret"}.String()
@@ -254,6 +294,10 @@ func TestHandler(t *testing.T) {
 	valid, _ := json.Marshal(Request{NodeName: "node-a", ClientCSR: string(csr), ServingCSR: string(csr), ServingIPs: []string{"10.0.0.1"}})
 	badIP, _ := json.Marshal(Request{NodeName: "node-a", ClientCSR: string(csr), ServingCSR: string(csr), ServingIPs: []string{"nope"}})
 	badName, _ := json.Marshal(Request{NodeName: "-a-", ClientCSR: string(csr), ServingCSR: string(csr)})
+	serving := func(node string, ips []string, names ...string) []byte {
+		b, _ := json.Marshal(Request{NodeName: node, ClientCSR: string(csr), ServingCSR: string(csr), ServingIPs: ips, ServingDNSNames: names})
+		return b
+	}
 	for _, tc := range []struct {
 		name, auth string
 		body       []byte
@@ -267,6 +311,14 @@ func TestHandler(t *testing.T) {
 		{"bad IP", "Bearer " + secret, badIP, http.StatusBadRequest},
 		{"bad node name", "Bearer " + secret, badName, http.StatusBadRequest},
 		{"not JSON", "Bearer " + secret, []byte("{"), http.StatusBadRequest},
+		// The CA signs the API server's certificate too: a node must not
+		// obtain one that passes for the API server.
+		{"API server's service IP", "Bearer " + secret, serving("node-a", []string{"10.43.0.1"}), http.StatusForbidden},
+		{"API server's name", "Bearer " + secret, serving("node-a", nil, "server.example.COM."), http.StatusForbidden},
+		{"kubernetes service name", "Bearer " + secret, serving("node-a", nil, "kubernetes.default.svc.cluster.local"), http.StatusForbidden},
+		{"node named kubernetes", "Bearer " + secret, serving("kubernetes", nil), http.StatusForbidden},
+		{"wildcard name", "Bearer " + secret, serving("node-a", nil, "*.example.com"), http.StatusForbidden},
+		{"loopback names", "Bearer " + secret, serving("node-a", []string{"127.0.0.1", "::1"}, "localhost"), http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, ts.URL+NodeCredentialsPath, bytes.NewReader(tc.body))

@@ -149,9 +149,18 @@ func (k *Kubelet) HandlePod(old, pod *corev1.Pod) {
 	if p == nil {
 		return
 	}
+	// A relist reports a pod recreated under the same name (another
+	// UID) as an update of the old one: the old pod is gone.
+	replaced := old != nil && pod != nil && old.UID != pod.UID
 	k.mu.Lock()
 	k.pods[p.UID] = pod
+	if replaced {
+		k.pods[old.UID] = nil
+	}
 	k.mu.Unlock()
+	if replaced {
+		k.kick(old.UID)
+	}
 	k.kick(p.UID)
 }
 

@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/mizzen-dev/mizzen/internal/kubelet/volume"
@@ -34,6 +36,7 @@ type fakeClient struct {
 	objects map[string]runtime.Object // "kind/ns/name" -> ConfigMap or Secret
 	deletes []types.UID
 	patches int
+	bodies  []string // status patches, in order
 	k       *Kubelet
 }
 
@@ -63,12 +66,6 @@ func (c *fakeClient) Get(ctx context.Context, obj runtime.Object, namespace, nam
 
 func (c *fakeClient) Patch(ctx context.Context, obj runtime.Object, pt types.PatchType, data []byte, sub string) (runtime.Object, error) {
 	pod := obj.(*corev1.Pod)
-	var patch struct {
-		Status corev1.PodStatus `json:"status"`
-	}
-	if err := json.Unmarshal(data, &patch); err != nil {
-		return nil, err
-	}
 	c.mu.Lock()
 	cur, ok := c.pods[pod.UID]
 	if !ok {
@@ -76,8 +73,31 @@ func (c *fakeClient) Patch(ctx context.Context, obj runtime.Object, pt types.Pat
 		return nil, apierrors.NewNotFound(corev1.Resource("pods"), pod.Name)
 	}
 	old := cur
+	orig, err := json.Marshal(cur)
+	if err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	var merged []byte
+	switch pt {
+	case types.MergePatchType:
+		merged, err = jsonpatch.MergePatch(orig, data)
+	case types.StrategicMergePatchType:
+		merged, err = strategicpatch.StrategicMergePatch(orig, data, &corev1.Pod{})
+	default:
+		err = fmt.Errorf("fake client cannot apply %s", pt)
+	}
+	var patched corev1.Pod
+	if err == nil {
+		err = json.Unmarshal(merged, &patched)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
 	cur = cur.DeepCopy()
-	cur.Status = patch.Status
+	cur.Status = patched.Status
+	c.bodies = append(c.bodies, string(data))
 	cur.ResourceVersion = fmt.Sprint(c.patches + 100)
 	c.patches++
 	c.pods[pod.UID] = cur

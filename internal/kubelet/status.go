@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	rt "github.com/mizzen-dev/mizzen/internal/runtime"
 )
@@ -25,8 +26,8 @@ func (k *Kubelet) phase(pod *corev1.Pod, pc *podContainers, mem *podMemory) core
 
 // reportStatus computes the pod's status and writes it when it differs
 // from what the API has.
-func (k *Kubelet) reportStatus(ctx context.Context, pod *corev1.Pod, mem *podMemory) {
-	pc, err := k.gather(ctx, pod.UID)
+func (k *Kubelet) reportStatus(ctx context.Context, pod *corev1.Pod, pc *podContainers, mem *podMemory) {
+	pc, err := k.regather(ctx, pc, pod.UID)
 	if err != nil {
 		return
 	}
@@ -43,14 +44,20 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev
 	if mem.last != nil && sameStatus(*mem.last, status) && mem.lastRV == pod.ResourceVersion {
 		return // written already; the informer has not caught up
 	}
-	body, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"uid": pod.UID},
-		"status":   status,
-	})
+	// A strategic merge patch of the difference, as the kubelet sends:
+	// conditions merge by type, so one another writer added meanwhile
+	// stays. The base is what the API holds: the status last written
+	// while the informer has not caught up.
+	base := pod.Status
+	if mem.last != nil && mem.lastRV == pod.ResourceVersion {
+		base = *mem.last
+	}
+	body, err := statusPatch(pod.UID, base, status)
 	if err != nil {
+		k.log.WithError(err).WithField("pod", pod.Namespace+"/"+pod.Name).Warn("status patch")
 		return
 	}
-	if _, err := k.cfg.Client.Patch(ctx, pod, types.MergePatchType, body, "status"); err != nil {
+	if _, err := k.cfg.Client.Patch(ctx, pod, types.StrategicMergePatchType, body, "status"); err != nil {
 		if ctx.Err() == nil && !apierrors.IsNotFound(err) {
 			k.log.WithError(err).WithField("pod", pod.Namespace+"/"+pod.Name).Warn("update pod status")
 		}
@@ -63,6 +70,29 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev
 			k.cfg.PodStarted(k.clock.Since(mem.firstSeen))
 		}
 	}
+}
+
+// statusPatch is the strategic merge patch from old to status, with the
+// pod's UID as a precondition.
+func statusPatch(uid types.UID, old, status corev1.PodStatus) ([]byte, error) {
+	ob, err := json.Marshal(corev1.Pod{Status: old})
+	if err != nil {
+		return nil, err
+	}
+	nb, err := json.Marshal(corev1.Pod{Status: status})
+	if err != nil {
+		return nil, err
+	}
+	p, err := strategicpatch.CreateTwoWayMergePatch(ob, nb, corev1.Pod{})
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(p, &m); err != nil {
+		return nil, err
+	}
+	m["metadata"] = map[string]any{"uid": uid}
+	return json.Marshal(m)
 }
 
 func allRunning(s corev1.PodStatus) bool {
@@ -126,6 +156,9 @@ func (k *Kubelet) computeStatus(pod *corev1.Pod, pc *podContainers, mem *podMemo
 		s.ContainerStatuses = append(s.ContainerStatuses, k.containerStatus(pod, &pod.Spec.Containers[i], pc, mem, appWaiting, terminal))
 	}
 	s.Phase = podPhase(pod, s.InitContainerStatuses, s.ContainerStatuses, terminal)
+	if old.Phase == corev1.PodSucceeded || old.Phase == corev1.PodFailed {
+		s.Phase = old.Phase // a terminal phase is final, whoever set it
+	}
 	if s.Phase == corev1.PodSucceeded || s.Phase == corev1.PodFailed {
 		for i := range s.ContainerStatuses {
 			s.ContainerStatuses[i].Ready = false

@@ -58,7 +58,7 @@ func (k *Kubelet) run(ctx context.Context, pod *corev1.Pod, pc *podContainers, m
 		}
 	}
 	report := func() time.Duration {
-		k.reportStatus(ctx, pod, mem)
+		k.reportStatus(ctx, pod, pc, mem)
 		return next
 	}
 
@@ -81,7 +81,7 @@ func (k *Kubelet) run(ctx context.Context, pod *corev1.Pod, pc *podContainers, m
 			for _, c := range allContainers(pod) {
 				mem.setWaiting(c.Name, "ContainerCreating", "")
 			}
-			k.reportStatus(ctx, pod, mem)
+			k.reportStatus(ctx, pod, pc, mem)
 			return 5 * time.Second
 		}
 		var err error
@@ -159,7 +159,10 @@ func (k *Kubelet) run(ctx context.Context, pod *corev1.Pod, pc *podContainers, m
 		}
 	}
 	k.prune(ctx, pc)
-	k.syncProbes(ctx, pod, podIP)
+	if pc, err = k.regather(ctx, pc, pod.UID); err != nil {
+		return 2 * time.Second
+	}
+	k.syncProbes(pod, pc, podIP)
 	return report()
 }
 
@@ -206,11 +209,7 @@ func (k *Kubelet) probeKill(pod *corev1.Pod, c *corev1.Container, inst *rt.Conta
 }
 
 // syncProbes declares the running containers to the prober.
-func (k *Kubelet) syncProbes(ctx context.Context, pod *corev1.Pod, podIP string) {
-	pc, err := k.gather(ctx, pod.UID)
-	if err != nil {
-		return
-	}
+func (k *Kubelet) syncProbes(pod *corev1.Pod, pc *podContainers, podIP string) {
 	var targets []prober.Target
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]

@@ -81,6 +81,7 @@ func (k *Kubelet) work(ctx context.Context, w *worker) {
 type podContainers struct {
 	sandboxes []rt.ContainerStatus
 	byName    map[string][]rt.ContainerStatus
+	gen       uint64 // the inspect cache's generation before the list
 }
 
 // latest is the newest instance of the container name, or nil.
@@ -117,15 +118,25 @@ func (p *podContainers) all() []rt.ContainerStatus {
 
 // gather lists and inspects the pod's containers.
 func (k *Kubelet) gather(ctx context.Context, uid types.UID) (*podContainers, error) {
+	gen := k.inspect.generation()
 	cs, err := k.rt.ListContainers(ctx, rt.ListFilter{Node: k.cfg.NodeName, PodUID: string(uid)})
 	if err != nil {
 		return nil, err
 	}
-	pc := &podContainers{byName: map[string][]rt.ContainerStatus{}}
+	pc := &podContainers{byName: map[string][]rt.ContainerStatus{}, gen: gen}
 	for _, c := range cs {
 		st, err := k.inspect.get(ctx, k.rt, c)
 		if err != nil {
 			continue // removed meanwhile
+		}
+		if st.State == rt.StateCreated && (st.Error != "" || st.ExitCode != 0) {
+			// Docker leaves a container whose process could not start
+			// "created", with the error: it failed, like one that
+			// exited, and restarts only by policy and with back-off.
+			st.State = rt.StateExited
+			if st.FinishedAt.IsZero() {
+				st.FinishedAt = st.Created
+			}
 		}
 		if c.Meta.Kind == rt.KindSandbox {
 			pc.sandboxes = append(pc.sandboxes, st)
@@ -148,11 +159,27 @@ func (k *Kubelet) gather(ctx context.Context, uid types.UID) (*podContainers, er
 	return pc, nil
 }
 
+// regather returns pc when the kubelet has changed no container since
+// pc was listed (every change forgets an inspection), else a new list.
+func (k *Kubelet) regather(ctx context.Context, pc *podContainers, uid types.UID) (*podContainers, error) {
+	if k.inspect.generation() == pc.gen {
+		return pc, nil
+	}
+	return k.gather(ctx, uid)
+}
+
 // inspectCache keeps container inspections while a container's listed
 // state stays the same: nothing the kubelet reads changes meanwhile.
 type inspectCache struct {
-	mu sync.Mutex // guards m
-	m  map[string]rt.ContainerStatus
+	mu  sync.Mutex // guards m and gen
+	m   map[string]rt.ContainerStatus
+	gen uint64 // counts forgets: a container was changed or went
+}
+
+func (c *inspectCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 func newInspectCache() *inspectCache { return &inspectCache{m: map[string]rt.ContainerStatus{}} }
@@ -177,6 +204,7 @@ func (c *inspectCache) get(ctx context.Context, r rt.Runtime, ct rt.Container) (
 func (c *inspectCache) forget(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
+	c.gen++
 	c.mu.Unlock()
 }
 

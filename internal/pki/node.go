@@ -23,6 +23,11 @@ const (
 	NodeUserPrefix = "system:node:"
 )
 
+// ControlPlaneNodesGroup is an extra group in the client certificate of a
+// server's own node (IssueNodeCerts): such a node may label itself with
+// node-role.kubernetes.io labels, which joined nodes may not.
+const ControlPlaneNodesGroup = "mizzen:control-plane-nodes"
+
 // KubeletClientCertBase, KubeletClientUser and KubeletClientGroup describe
 // the client certificate the API server presents to kubelets.
 const (
@@ -67,7 +72,8 @@ type NodeCerts struct {
 }
 
 // IssueNodeCerts generates keys and signs both node certificates directly,
-// for the server's own agent, which needs no join.
+// for the server's own agent, which needs no join; its client certificate
+// is also in ControlPlaneNodesGroup.
 func IssueNodeCerts(ca *CA, nodeName string, ips []net.IP, dnsNames []string) (*NodeCerts, error) {
 	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -77,7 +83,7 @@ func IssueNodeCerts(ca *CA, nodeName string, ips []net.IP, dnsNames []string) (*
 	if err != nil {
 		return nil, fmt.Errorf("generate kubelet serving key: %w", err)
 	}
-	out, err := signNode(ca, nodeName, clientKey.Public(), servingKey.Public(), ips, dnsNames)
+	out, err := signNode(ca, nodeName, []string{NodesGroup, ControlPlaneNodesGroup}, clientKey.Public(), servingKey.Public(), ips, dnsNames)
 	if err != nil {
 		return nil, err
 	}
@@ -104,14 +110,14 @@ func SignNodeCSRs(ca *CA, nodeName string, clientCSR, servingCSR []byte, ips []n
 	if err != nil {
 		return nil, fmt.Errorf("serving CSR: %w", err)
 	}
-	return signNode(ca, nodeName, clientPub, servingPub, ips, dnsNames)
+	return signNode(ca, nodeName, []string{NodesGroup}, clientPub, servingPub, ips, dnsNames)
 }
 
-func signNode(ca *CA, nodeName string, clientPub, servingPub crypto.PublicKey, ips []net.IP, dnsNames []string) (*NodeCerts, error) {
+func signNode(ca *CA, nodeName string, groups []string, clientPub, servingPub crypto.PublicKey, ips []net.IP, dnsNames []string) (*NodeCerts, error) {
 	if err := ValidateNodeName(nodeName); err != nil {
 		return nil, err
 	}
-	_, clientPEM, err := ca.Sign(leafTemplate(NodeUserPrefix+nodeName, []string{NodesGroup}, x509.ExtKeyUsageClientAuth), clientPub)
+	_, clientPEM, err := ca.Sign(leafTemplate(NodeUserPrefix+nodeName, groups, x509.ExtKeyUsageClientAuth), clientPub)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func TestIssueNodeCertsNamesTheNode(t *testing.T) {
 		t.Errorf("serving pair: %v", err)
 	}
 	client := parseCertPEM(t, certs.ClientCertPEM)
-	if client.Subject.CommonName != "system:node:worker-1" || !slices.Equal(client.Subject.Organization, []string{NodesGroup}) {
+	if client.Subject.CommonName != "system:node:worker-1" || !slices.Equal(client.Subject.Organization, []string{NodesGroup, ControlPlaneNodesGroup}) {
 		t.Errorf("client subject = %v", client.Subject)
 	}
 	verifyFor(t, ca, client, x509.ExtKeyUsageClientAuth)

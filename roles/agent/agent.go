@@ -61,7 +61,6 @@ func Run(ctx context.Context, cfg Config) error {
 
 	creds := cfg.Credentials
 	if creds == nil {
-		hostname, _ := os.Hostname()
 		var ips []net.IP
 		for _, a := range cfg.NodeIPs {
 			ips = append(ips, net.IP(a.AsSlice()))
@@ -70,13 +69,18 @@ func Run(ctx context.Context, cfg Config) error {
 		for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
 			c, err = join.Join(ctx, join.Config{
 				Server: cfg.Server, Token: cfg.Token, NodeName: cfg.NodeName, Dir: filepath.Join(dir, "tls"),
-				ServingIPs: ips, ServingDNSNames: []string{cfg.NodeName, hostname, "localhost"},
+				// The API server reaches the kubelet by InternalIP or the
+				// node name; the host name may be the server's, which the
+				// server refuses in a node's certificate.
+				ServingIPs: ips, ServingDNSNames: []string{cfg.NodeName, "localhost"},
 				Log: log.WithField("component", "join"),
 			})
-			// A server not (yet) reachable is waited for; a refusal ends
+			// A server not (yet) reachable is waited for; a refusal, or a
+			// server whose certificate the token's CA did not sign, ends
 			// the agent.
 			var unreachable *url.Error
-			if err == nil || !errors.As(err, &unreachable) {
+			var untrusted *tls.CertificateVerificationError
+			if err == nil || !errors.As(err, &unreachable) || errors.As(err, &untrusted) {
 				break
 			}
 			log.WithError(err).Warnf("server not reachable, retrying in %s", delay)

@@ -121,7 +121,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	mounts = append(mounts, join.NewHandler(ca, log.WithField("component", "join")).Mount)
+	// The join endpoint never signs the server's own names (or its node's).
+	reserved := servingHosts(cfg, advertise, serviceIP)
+	if !cfg.DisableAgent {
+		reserved = append(reserved, cfg.Agent.NodeName)
+	}
+	mounts = append(mounts, join.NewHandler(ca, log.WithField("component", "join"), reserved...).Mount)
 	api := apiserver.New(apiserver.Config{
 		Store: store, Scheme: scheme,
 		Authenticate: authn.Middleware(authenticator, func(p string) bool { return authn.Public(p) || join.Public(p) }),

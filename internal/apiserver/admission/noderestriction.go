@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -24,8 +25,10 @@ const NodeRestrictionLabelPrefix = "node-restriction.kubernetes.io/"
 // system:nodes) may write, as Kubernetes' NodeRestriction admission plugin
 // does. The authorizer decides by the request; this sees the objects:
 //   - a node creates or updates only the Node of its own name, and may not
-//     set or change node-restriction.kubernetes.io/ labels on it, nor change
-//     its taints after creation;
+//     set, change or drop node-restriction.kubernetes.io labels or
+//     kubernetes.io and k8s.io labels other than the kubelet's on it (the
+//     server's own node may set node-role.kubernetes.io labels), nor
+//     change its taints after creation;
 //   - a node creates no pods, and updates only pods bound to it (the
 //     stored pod's spec.nodeName);
 //   - a node creates or updates only the Lease of its own name in
@@ -56,7 +59,7 @@ func (NodeRestriction) Admit(ctx context.Context, op registry.Operation, k *regi
 		if op == registry.Update {
 			oldNode, _ = old.(*corev1.Node)
 		}
-		if key, ok := restrictedLabelChange(o, oldNode); ok {
+		if key, ok := restrictedLabelChange(o, oldNode, slices.Contains(u.Groups, pki.ControlPlaneNodesGroup)); ok {
 			return nil, forbid(o.Name, "node %q is not allowed to modify labels: %s", node, key)
 		}
 		if oldNode != nil && !apiequality.Semantic.DeepEqual(o.Spec.Taints, oldNode.Spec.Taints) {
@@ -77,22 +80,71 @@ func (NodeRestriction) Admit(ctx context.Context, op registry.Operation, k *regi
 	return nil, nil
 }
 
-// restrictedLabelChange returns a node-restriction.kubernetes.io/ label
-// that n sets, changes or drops compared with old (nil on create).
-func restrictedLabelChange(n, old *corev1.Node) (string, bool) {
+// kubeletLabels are the kubernetes.io and k8s.io labels a node may set on
+// itself, as Kubernetes' kubelet allows (k8s.io/kubelet/pkg/apis).
+var kubeletLabels = map[string]bool{
+	"kubernetes.io/hostname":                   true,
+	"topology.kubernetes.io/zone":              true,
+	"topology.kubernetes.io/region":            true,
+	"failure-domain.beta.kubernetes.io/zone":   true,
+	"failure-domain.beta.kubernetes.io/region": true,
+	"beta.kubernetes.io/instance-type":         true,
+	"node.kubernetes.io/instance-type":         true,
+	"kubernetes.io/os":                         true,
+	"kubernetes.io/arch":                       true,
+	"beta.kubernetes.io/os":                    true,
+	"beta.kubernetes.io/arch":                  true,
+}
+
+// kubeletLabelNamespaces are the label namespaces (and their
+// subdomains) a node may use freely.
+var kubeletLabelNamespaces = []string{"kubelet.kubernetes.io", "node.kubernetes.io"}
+
+// nodeRoleNamespace holds the node-role labels, which only a server's own
+// node (a member of pki.ControlPlaneNodesGroup) may set on itself.
+const nodeRoleNamespace = "node-role.kubernetes.io"
+
+// ForbiddenNodeLabel reports whether a node may not set, change or drop key
+// on itself: node-restriction.kubernetes.io labels, and kubernetes.io or
+// k8s.io labels other than the kubelet's, as Kubernetes' NodeRestriction
+// decides.
+func ForbiddenNodeLabel(key string, controlPlane bool) bool {
+	ns, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return false
+	}
+	ns = strings.ToLower(ns)
+	in := func(domain string) bool { return ns == domain || strings.HasSuffix(ns, "."+domain) }
+	switch {
+	case in(strings.TrimSuffix(NodeRestrictionLabelPrefix, "/")):
+		return true
+	case !in("kubernetes.io") && !in("k8s.io"), kubeletLabels[key]:
+		return false
+	case controlPlane && ns == nodeRoleNamespace:
+		return false
+	}
+	for _, d := range kubeletLabelNamespaces {
+		if in(d) {
+			return false
+		}
+	}
+	return true
+}
+
+// restrictedLabelChange returns a label n sets, changes or drops compared
+// with old (nil on create) that the node may not (see ForbiddenNodeLabel).
+func restrictedLabelChange(n, old *corev1.Node, controlPlane bool) (string, bool) {
 	var before map[string]string
 	if old != nil {
 		before = old.Labels
 	}
 	for key, value := range n.Labels {
-		if strings.HasPrefix(key, NodeRestrictionLabelPrefix) {
-			if v, ok := before[key]; !ok || v != value {
-				return key, true
-			}
+		if v, ok := before[key]; (!ok || v != value) && ForbiddenNodeLabel(key, controlPlane) {
+			return key, true
 		}
 	}
 	for key := range before {
-		if _, ok := n.Labels[key]; !ok && strings.HasPrefix(key, NodeRestrictionLabelPrefix) {
+		if _, ok := n.Labels[key]; !ok && ForbiddenNodeLabel(key, controlPlane) {
 			return key, true
 		}
 	}

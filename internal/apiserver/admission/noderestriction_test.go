@@ -17,6 +17,7 @@ import (
 
 func TestNodeRestriction(t *testing.T) {
 	nodeA := authn.WithUser(context.Background(), authn.User{Name: "system:node:node-a", Groups: []string{pki.NodesGroup}})
+	server := authn.WithUser(context.Background(), authn.User{Name: "system:node:node-a", Groups: []string{pki.NodesGroup, pki.ControlPlaneNodesGroup}})
 	admin := authn.WithUser(context.Background(), authn.User{Name: "system:admin", Groups: []string{"system:masters"}})
 	node := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
@@ -43,6 +44,19 @@ func TestNodeRestriction(t *testing.T) {
 		{"node sets a restricted label", nodeA, registry.Create, node("node-a", restricted), nil, false},
 		{"node keeps a restricted label", nodeA, registry.Update, node("node-a", restricted), node("node-a", restricted), true},
 		{"node drops a restricted label", nodeA, registry.Update, node("node-a", nil), node("node-a", restricted), false},
+		{"node sets a restricted label in a subdomain", nodeA, registry.Create, node("node-a", map[string]string{"pool.node-restriction.kubernetes.io/x": "y"}), nil, false},
+		{"node makes itself control plane", nodeA, registry.Update, node("node-a", map[string]string{"node-role.kubernetes.io/control-plane": "true"}), node("node-a", nil), false},
+		{"node registers as control plane", nodeA, registry.Create, node("node-a", map[string]string{"node-role.kubernetes.io/control-plane": "true"}), nil, false},
+		{"node sets another kubernetes.io label", nodeA, registry.Create, node("node-a", map[string]string{"example.k8s.io/trusted": "true"}), nil, false},
+		{"node drops an admin's kubernetes.io label", nodeA, registry.Update, node("node-a", nil), node("node-a", map[string]string{"node-role.kubernetes.io/worker": ""}), false},
+		{"node sets kubelet labels", nodeA, registry.Create, node("node-a", map[string]string{
+			"kubernetes.io/hostname": "node-a", "kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
+			"node.kubernetes.io/instance-type": "mizzen", "topology.kubernetes.io/zone": "a", "x.kubelet.kubernetes.io/y": "z",
+			"example.com/own": "label",
+		}), nil, true},
+		{"server's node registers as control plane", server, registry.Create, node("node-a", map[string]string{
+			"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true"}), nil, true},
+		{"server's node sets a restricted label", server, registry.Create, node("node-a", restricted), nil, false},
 		{"node changes its taints", nodeA, registry.Update, node("node-a", nil), node("node-a", nil, taint), false},
 		{"admin updates any node", admin, registry.Update, node("node-b", restricted), node("node-b", nil), true},
 		{"node updates status of its pod", nodeA, registry.Update, pod("node-a"), pod("node-a"), true},

@@ -37,7 +37,15 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, exec bool) {
 		return
 	}
 	id, err := s.cfg.Container(ns, podName, name, false)
-	if errors.Is(err, runtime.ErrNotFound) {
+	if err == nil {
+		// The kubelet finds only running containers: one that crashed is
+		// not found, rather than an internal error naming its runtime ID.
+		var st runtime.ContainerStatus
+		if st, err = s.cfg.Runtime.InspectContainer(r.Context(), id); err == nil && st.State != runtime.StateRunning {
+			err = runtime.ErrNotRunning
+		}
+	}
+	if errors.Is(err, runtime.ErrNotFound) || errors.Is(err, runtime.ErrNotRunning) {
 		httpError(w, fmt.Sprintf("container not found (%q)", name), http.StatusNotFound)
 		return
 	} else if err != nil {
@@ -48,18 +56,20 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, exec bool) {
 		httpError(w, "Upgrade request required: only WebSocket streams (v5.channel.k8s.io, v4.channel.k8s.io) are served", http.StatusBadRequest)
 		return
 	}
-	sess, err := upgrade(w, r, o)
+	sess, err := upgrade(w, r, o, s.heartbeat)
 	if err != nil {
 		s.log.WithError(err).Debug("stream upgrade failed")
 		return // the upgrader answered the client
 	}
 	// A hijacked request's context no longer ends with the client, so the
-	// read loop's end does.
+	// read loop's end or a failed heartbeat does.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		select {
 		case <-sess.gone:
+			cancel()
+		case <-sess.lost:
 			cancel()
 		case <-ctx.Done():
 		}
@@ -90,11 +100,9 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, exec bool) {
 			Stdin: stdin, Stdout: stdout, Stderr: stderr, TTY: o.tty, Resize: resize,
 		})
 	}
-	select {
-	case <-sess.gone:
+	if sess.clientGone() {
 		sess.finish(0, nil) // the client left; nobody reads the status
 		return
-	default:
 	}
 	if err != nil {
 		s.log.WithError(err).WithField("container", ns+"/"+podName+"/"+name).Debug("stream failed")

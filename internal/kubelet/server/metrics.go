@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mizzen-dev/mizzen/internal/runtime"
@@ -41,7 +42,10 @@ func NewMetrics() *Metrics {
 			Buckets: podStartBuckets,
 		}),
 	}
-	m.reg.MustRegister(m.podStart, collector{m})
+	// The kubelet's /metrics carries the Go runtime and process metrics
+	// (go_goroutines, process_resident_memory_bytes, ...) too.
+	m.reg.MustRegister(m.podStart, collector{m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
@@ -33,7 +34,10 @@ type Config struct {
 	// Metrics is served on /metrics of the read-only port (nil: a fresh,
 	// unobserved one).
 	Metrics *Metrics
-	Log     *logrus.Entry
+	// Heartbeat is how often exec and attach streams ping their client to
+	// notice one that left (0: 5s).
+	Heartbeat time.Duration
+	Log       *logrus.Entry
 }
 
 // mastersGroup is the group whose client certificates may use the API: the
@@ -77,6 +81,8 @@ type server struct {
 	metrics *Metrics
 	rates   rates // CPU samples for usage rates
 	log     *logrus.Entry
+	// heartbeat is the ping period of exec and attach streams.
+	heartbeat time.Duration
 }
 
 func newServer(cfg Config) *server {
@@ -88,7 +94,11 @@ func newServer(cfg Config) *server {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	return &server{cfg: cfg, metrics: m, log: log}
+	hb := cfg.Heartbeat
+	if hb <= 0 {
+		hb = defaultHeartbeat
+	}
+	return &server{cfg: cfg, metrics: m, log: log, heartbeat: hb}
 }
 
 // mountReadOnly adds the machine, stats and metrics endpoints.

@@ -6,7 +6,10 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/mizzen-dev/mizzen/internal/runtime"
 )
 
 // Summary is the kubelet's stats summary (/stats/summary), a subset of
@@ -73,9 +76,14 @@ type cpuSample struct {
 // rates turns cumulative CPU samples into usage rates; it remembers the
 // last sample per key (a container ID, or "" for the node).
 type rates struct {
-	mu   sync.Mutex // guards last
-	last map[string]cpuSample
+	mu     sync.Mutex // guards last and pruned
+	last   map[string]cpuSample
+	pruned time.Time // when samples of removed containers were last dropped
 }
+
+// rateMemory is how long a sample is kept for a key not sampled again (a
+// removed container's).
+const rateMemory = 10 * time.Minute
 
 // cpu returns CPUStats for a sample, with a rate when an earlier sample of
 // key is known.
@@ -92,6 +100,14 @@ func (r *rates) cpu(key string, s cpuSample) *CPUStats {
 		out.UsageNanoCores = &rate
 	}
 	r.last[key] = s
+	if s.at.Sub(r.pruned) > rateMemory {
+		for k, v := range r.last {
+			if s.at.Sub(v.at) > rateMemory {
+				delete(r.last, k)
+			}
+		}
+		r.pruned = s.at
+	}
 	return out
 }
 
@@ -112,14 +128,55 @@ func (s *server) summary(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.log.WithError(err).Debug("stats: node memory")
 	}
-	for _, p := range s.podList() {
-		sum.Pods = append(sum.Pods, s.podStats(r.Context(), p.Namespace, p.Name, string(p.UID), p.Status.StartTime, containerNames(p)))
+	pods := s.podList()
+	samples := s.sampleAll(r.Context(), pods)
+	for i, p := range pods {
+		sum.Pods = append(sum.Pods, s.podStats(p.Namespace, p.Name, string(p.UID), p.Status.StartTime, samples[i]))
 	}
 	writeJSON(w, sum)
 }
 
-// podStats samples the running containers of a pod.
-func (s *server) podStats(ctx context.Context, ns, name, uid string, start *metav1.Time, containers []string) PodStats {
+// statsSamplers bounds the runtime stats requests of one summary in flight.
+const statsSamplers = 32
+
+// containerSample is one container's stats, or its error.
+type containerSample struct {
+	name, id string
+	stats    runtime.ContainerStats
+	err      error
+}
+
+// sampleAll samples every container of pods at once: Docker answers each
+// stats request at its next collection tick (up to a second), so sampling
+// in turn would cost a second per container.
+func (s *server) sampleAll(ctx context.Context, pods []*corev1.Pod) [][]containerSample {
+	out := make([][]containerSample, len(pods))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, statsSamplers)
+	for i, p := range pods {
+		names := containerNames(p)
+		out[i] = make([]containerSample, len(names))
+		for j, c := range names {
+			cs := &out[i][j]
+			cs.name = c
+			if cs.id, cs.err = s.cfg.Container(p.Namespace, p.Name, c, false); cs.err != nil {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				cs.stats, cs.err = s.cfg.Runtime.Stats(ctx, cs.id)
+			}()
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// podStats sums the samples of a pod's running containers.
+func (s *server) podStats(ns, name, uid string, start *metav1.Time, samples []containerSample) PodStats {
 	ps := PodStats{PodRef: PodReference{Name: name, Namespace: ns, UID: uid}, Containers: []ContainerStats{}}
 	if start != nil {
 		ps.StartTime = *start
@@ -128,15 +185,11 @@ func (s *server) podStats(ctx context.Context, ns, name, uid string, start *meta
 	var cpuRate uint64
 	haveRate, any := false, false
 	var at time.Time
-	for _, c := range containers {
-		id, err := s.cfg.Container(ns, name, c, false)
-		if err != nil {
+	for _, sample := range samples {
+		if sample.err != nil {
 			continue
 		}
-		st, err := s.cfg.Runtime.Stats(ctx, id)
-		if err != nil {
-			continue
-		}
+		c, id, st := sample.name, sample.id, sample.stats
 		any = true
 		at = st.Time
 		cpu := s.rates.cpu(id, cpuSample{at: st.Time, total: st.CPUUsageNanoSeconds})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -96,20 +97,32 @@ type session struct {
 	stdinW *io.PipeWriter
 	resize chan runtime.TermSize // closed by the read loop when it ends
 	gone   chan struct{}         // closed when the read loop ends: the client left
+
+	// lost is closed by heartbeat when a ping cannot be written: the client
+	// left though the read loop, blocked writing stdin nobody reads, has
+	// not seen it.
+	lost  chan struct{}
+	ended chan struct{} // closed by finish; stops the heartbeat
 }
 
+// defaultHeartbeat is how often a stream pings its client to notice one
+// that left.
+const defaultHeartbeat = 5 * time.Second
+
 // upgrade switches the request to a WebSocket session.
-func upgrade(w http.ResponseWriter, r *http.Request, o streamOptions) (*session, error) {
+func upgrade(w http.ResponseWriter, r *http.Request, o streamOptions, heartbeat time.Duration) (*session, error) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
 	s := &session{conn: conn, v5: conn.Subprotocol() == ProtocolV5,
-		resize: make(chan runtime.TermSize, 4), gone: make(chan struct{})}
+		resize: make(chan runtime.TermSize, 4), gone: make(chan struct{}),
+		lost: make(chan struct{}), ended: make(chan struct{})}
 	if o.stdin {
 		s.stdin, s.stdinW = io.Pipe()
 	}
 	go s.readLoop()
+	go s.heartbeat(heartbeat)
 	// The kubelet sends an empty message on the lowest writable channel to
 	// say the stream is ready.
 	switch {
@@ -158,16 +171,66 @@ func (s *session) readLoop() {
 		case ChannelResize:
 			var size struct{ Width, Height uint16 }
 			if json.Unmarshal(data, &size) == nil {
-				select {
-				case s.resize <- runtime.TermSize{Width: uint(size.Width), Height: uint(size.Height)}:
-				default: // a newer size follows; never block stdin behind resizes
-				}
+				s.sendResize(runtime.TermSize{Width: uint(size.Width), Height: uint(size.Height)})
 			}
 		case ChannelClose:
 			if s.v5 && len(data) > 0 && data[0] == ChannelStdin && s.stdinW != nil {
 				_ = s.stdinW.Close()
 			}
 		}
+	}
+}
+
+// sendResize queues a terminal size without blocking stdin behind
+// resizes: when the queue is full the oldest size gives way, so the
+// terminal ends at the client's last size.
+func (s *session) sendResize(size runtime.TermSize) {
+	for {
+		select {
+		case s.resize <- size:
+			return
+		default:
+		}
+		select {
+		case <-s.resize:
+		default:
+		}
+	}
+}
+
+// heartbeat pings the client every period until the session ends. The
+// read loop blocks while the command does not read its stdin, and would
+// not see the client leave; a ping that fails to be written does (a write
+// that times out only says the client reads slowly).
+func (s *session) heartbeat(period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.gone:
+			return
+		case <-s.ended:
+			return
+		}
+		err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(period))
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			close(s.lost)
+			return
+		}
+	}
+}
+
+// clientGone reports whether the client left.
+func (s *session) clientGone() bool {
+	select {
+	case <-s.gone:
+		return true
+	case <-s.lost:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -187,6 +250,7 @@ func (w channelWriter) Write(b []byte) (int, error) {
 // finish reports how the command ended on the error channel (a v4
 // metav1.Status) and closes the connection.
 func (s *session) finish(code int, err error) {
+	close(s.ended)
 	var st metav1.Status
 	switch {
 	case err != nil:

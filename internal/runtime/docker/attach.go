@@ -38,11 +38,24 @@ func (r *Runtime) Attach(ctx context.Context, id string, opts runtime.AttachOpti
 		defer close(ended)
 		go r.resize(ctx, id, opts.Resize, ended)
 	}
-	if withStdin {
+	switch {
+	case withStdin:
+		// The client's stdin ending leaves the process's stdin open and
+		// the output flowing, as for a Kubernetes container without
+		// stdinOnce: Docker ends the whole attachment on CloseWrite unless
+		// the container has StdinOnce.
+		stdinOnce := ci.Config.StdinOnce
 		go func() {
 			_, _ = io.Copy(hj.Conn, opts.Stdin)
-			_ = hj.CloseWrite()
+			if stdinOnce {
+				_ = hj.CloseWrite()
+			}
 		}()
+	case opts.Stdin != nil:
+		// The container keeps no stdin open: discard what the client types,
+		// or its stream blocks behind input nobody reads (kubectl attach -i
+		// to a container without stdin: true).
+		go func() { _, _ = io.Copy(io.Discard, opts.Stdin) }()
 	}
 	stdout, stderr := orDiscard(opts.Stdout), orDiscard(opts.Stderr)
 	if tty {
