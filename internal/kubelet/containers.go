@@ -128,9 +128,10 @@ func (k *Kubelet) containerSpec(ctx context.Context, env *startEnv, c *corev1.Co
 		Mounts:     mounts,
 		Resources: rt.ResourcesFor(c.Resources.Requests.Cpu().MilliValue(), c.Resources.Limits.Cpu().MilliValue(),
 			c.Resources.Limits.Memory().Value()),
-		Security: security(pod, c),
-		Stdin:    c.Stdin,
-		TTY:      c.TTY,
+		Security:  security(pod, c),
+		Stdin:     c.Stdin,
+		StdinOnce: c.StdinOnce,
+		TTY:       c.TTY,
 	}, nil
 }
 

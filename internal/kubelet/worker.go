@@ -57,8 +57,10 @@ func (k *Kubelet) work(ctx context.Context, w *worker) {
 			if k.pods[w.uid] == nil && len(w.kick) == 0 {
 				delete(k.workers, w.uid)
 				delete(k.pods, w.uid)
-				k.mu.Unlock()
+				// Forgotten under mu: a worker started for the same
+				// UID right after must not lose what it records.
 				k.forget(w.uid)
+				k.mu.Unlock()
 				return
 			}
 			k.mu.Unlock()

@@ -8,7 +8,8 @@ import (
 // AttachOptions describe a connection to a container's main process.
 type AttachOptions struct {
 	// Stdin, when set, is copied to the process's stdin (only for a
-	// container created with Stdin); its EOF closes the process's stdin.
+	// container created with Stdin); its EOF closes the process's stdin
+	// only for a container created with StdinOnce.
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer // unused with TTY: a terminal has only one output

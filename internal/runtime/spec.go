@@ -55,6 +55,7 @@ type ContainerSpec struct {
 	Resources  Resources
 	Security   Security
 	Stdin      bool // keep stdin open (for attach)
+	StdinOnce  bool // close stdin when the first attached client ends
 	TTY        bool
 	Labels     map[string]string // extra labels; the Meta labels win
 }

@@ -57,7 +57,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 		Labels:     runtime.MergeLabels(spec.Meta(), spec.Labels),
 		Tty:        spec.TTY,
 		OpenStdin:  spec.Stdin,
-		StdinOnce:  false,
+		StdinOnce:  spec.StdinOnce,
 	}
 	if len(spec.Command) > 0 {
 		cfg.Entrypoint = spec.Command
