@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -179,14 +177,9 @@ func (s *server) pods(namespace, selector string) []podJSON {
 
 // agentProc is one `mizzen agent` process.
 type agentProc struct {
-	t      *testing.T
-	node   string
-	dir    string // its --data-dir
-	args   []string
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	log    bytes.Buffer // guarded by mu
-	exited chan struct{}
+	proc
+	node string
+	dir  string // its --data-dir
 }
 
 // startAgent starts an agent joining s as node, with its own data dir.
@@ -200,7 +193,7 @@ func (s *server) startAgent(node, token string, extra ...string) *agentProc {
 // newAgent prepares an agent process without starting it.
 func (s *server) newAgent(node, token string, extra ...string) *agentProc {
 	s.t.Helper()
-	a := &agentProc{t: s.t, node: node, dir: s.t.TempDir()}
+	a := &agentProc{proc: proc{t: s.t, name: "agent " + node}, node: node, dir: s.t.TempDir()}
 	a.args = append(append([]string{"agent", "--server", s.url(), "--token", token,
 		"--data-dir", a.dir, "--debug"}, agentArgs(s.t, node)...), extra...)
 	s.t.Cleanup(func() {
@@ -224,18 +217,7 @@ func (s *server) newAgent(node, token string, extra ...string) *agentProc {
 	return a
 }
 
-func (a *agentProc) start() {
-	a.t.Helper()
-	a.cmd = exec.Command(binary, a.args...)
-	w := syncWriter{&a.mu, &a.log}
-	a.cmd.Stdout, a.cmd.Stderr = w, w
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := a.cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	a.exited = make(chan struct{})
-	go func() { a.cmd.Wait(); close(a.exited) }()
-}
+func (a *agentProc) start() { a.launch() }
 
 // wait waits for the agent to exit and returns its exit code.
 func (a *agentProc) wait(timeout time.Duration) int {
@@ -249,27 +231,6 @@ func (a *agentProc) wait(timeout time.Duration) int {
 	return -1
 }
 
-// stop stops a running agent with SIGTERM; it reports whether it had to.
-func (a *agentProc) stop() bool {
-	if a.cmd == nil || a.cmd.Process == nil {
-		return false
-	}
-	select {
-	case <-a.exited:
-		return false
-	default:
-	}
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-	case <-time.After(20 * time.Second):
-		a.t.Errorf("agent did not stop within 20s of SIGTERM")
-		syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
-		<-a.exited
-	}
-	return true
-}
-
 // kill stops the agent with SIGKILL, as a crash would.
 func (a *agentProc) kill() {
 	syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
@@ -277,9 +238,3 @@ func (a *agentProc) kill() {
 }
 
 func (a *agentProc) dataDir() string { return a.dir }
-
-func (a *agentProc) logs() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.log.String()
-}

@@ -89,28 +89,71 @@ func freePort(t *testing.T) int {
 
 // server is one running `mizzen server`.
 type server struct {
-	t          *testing.T
+	proc
 	dataDir    string
 	kubeconfig string
 	port       int
 	etcdPort   int
 	node       string // the node its agent runs, empty with --disable-agent
-	args       []string
-	cmd        *exec.Cmd
-	mu         sync.Mutex
-	log        bytes.Buffer // guarded by mu
-	exited     chan struct{}
 }
 
-type syncWriter struct {
-	mu  *sync.Mutex
-	buf *bytes.Buffer
+// proc is one mizzen process a test runs, in its own process group, with
+// its output kept.
+type proc struct {
+	t      *testing.T
+	name   string // "server" or "agent <node>", for messages
+	args   []string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	log    bytes.Buffer  // guarded by mu
+	exited chan struct{} // closed when the process has exited
 }
 
-func (w syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Write(b)
+}
+
+// launch starts the process.
+func (p *proc) launch() {
+	p.t.Helper()
+	p.cmd = exec.Command(binary, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.exited = make(chan struct{})
+	go func() { p.cmd.Wait(); close(p.exited) }()
+}
+
+// stop stops a running process with SIGTERM (SIGKILL after 20 s, an
+// error); it reports whether the process was still running.
+func (p *proc) stop() bool {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		p.t.Errorf("%s did not stop within 20s of SIGTERM", p.name)
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+	return true
+}
+
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
 }
 
 // startServer starts a server (control plane only) on free loopback ports
@@ -123,7 +166,7 @@ func startServer(t *testing.T, extra ...string) *server {
 func launchServer(t *testing.T, withAgent bool, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{t: t, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t), etcdPort: freePort(t)}
+	s := &server{proc: proc{t: t, name: "server"}, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t), etcdPort: freePort(t)}
 	role := []string{"--disable-agent"}
 	if withAgent {
 		s.node = uniqueNode("e2e")
@@ -162,36 +205,8 @@ func launchServer(t *testing.T, withAgent bool, extra ...string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(binary, s.args...)
-	w := syncWriter{&s.mu, &s.log}
-	s.cmd.Stdout, s.cmd.Stderr = w, w
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.exited = make(chan struct{})
-	go func() { s.cmd.Wait(); close(s.exited) }()
+	s.launch()
 	s.waitReady(30 * time.Second)
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (s *server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		s.t.Errorf("server did not stop within 20s of SIGTERM")
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
-	}
 }
 
 // restart stops and starts the server with the same data directory.
@@ -202,12 +217,6 @@ func (s *server) restart() {
 		s.t.Fatalf("server exited with %d on SIGTERM:\n%s", code, s.logs())
 	}
 	s.start()
-}
-
-func (s *server) logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.log.String()
 }
 
 func (s *server) url() string { return "https://127.0.0.1:" + strconv.Itoa(s.port) }

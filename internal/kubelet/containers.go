@@ -70,10 +70,10 @@ func (k *Kubelet) start(ctx context.Context, env *startEnv, c *corev1.Container,
 	k.event(env.pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
 		hctx, cancel := context.WithTimeout(ctx, time.Duration(gracePeriod(env.pod))*time.Second)
-		msg, err := k.runHook(hctx, env.pod, c, id, env.podIP, c.Lifecycle.PostStart)
+		err := k.runHook(hctx, env.pod, c, id, env.podIP, c.Lifecycle.PostStart)
 		cancel()
 		if err != nil {
-			k.event(env.pod, corev1.EventTypeWarning, "FailedPostStartHook", hookMessage("PostStartHook", c, msg, err))
+			k.event(env.pod, corev1.EventTypeWarning, "FailedPostStartHook", hookMessage("PostStartHook", err))
 			k.event(env.pod, corev1.EventTypeNormal, "Killing", fmt.Sprintf("FailedPostStartHook: container %s", c.Name))
 			_ = k.rt.StopContainer(ctx, id, time.Duration(gracePeriod(env.pod))*time.Second)
 			k.inspect.forget(id)
@@ -197,10 +197,11 @@ func (k *Kubelet) stopContainer(ctx context.Context, pod *corev1.Pod, c *corev1.
 	deadline := k.clock.Now().Add(time.Duration(grace) * time.Second)
 	if c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && pod != nil {
 		hctx, cancel := context.WithDeadline(ctx, deadline)
-		msg, err := k.runHook(hctx, pod, c, inst.ID, inst.IP, c.Lifecycle.PreStop)
+		// App containers share the sandbox's network: the pod's IP.
+		err := k.runHook(hctx, pod, c, inst.ID, pod.Status.PodIP, c.Lifecycle.PreStop)
 		cancel()
 		if err != nil {
-			k.event(pod, corev1.EventTypeWarning, "FailedPreStopHook", hookMessage("PreStopHook", c, msg, err))
+			k.event(pod, corev1.EventTypeWarning, "FailedPreStopHook", hookMessage("PreStopHook", err))
 		}
 	}
 	left := max(deadline.Sub(k.clock.Now()), minGrace)

@@ -241,25 +241,28 @@ func (k *Kubelet) terminated(pod *corev1.Pod, c *corev1.Container, inst *rt.Cont
 		t.Reason = "ContainerCannotRun"
 		t.Message = inst.Error
 	}
+	if msg := k.inspect.message(inst.ID, func() string { return k.terminationMessage(pod, c, inst) }); msg != "" {
+		t.Message = msg
+	}
+	return t
+}
+
+// terminationMessage reads an exited instance's termination message file,
+// or with FallbackToLogsOnError the end of its logs after a failure.
+func (k *Kubelet) terminationMessage(pod *corev1.Pod, c *corev1.Container, inst *rt.ContainerStatus) string {
 	if k.cfg.Volumes != nil {
 		if b, err := os.ReadFile(k.terminationFile(pod, c.Name, inst.Meta.Attempt)); err == nil && len(b) > 0 {
-			if len(b) > 4096 {
-				b = b[:4096]
-			}
-			t.Message = string(b)
+			return string(b[:min(len(b), 4096)])
 		}
 	}
-	if t.Message == "" && inst.ExitCode != 0 && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+	if inst.ExitCode != 0 && inst.Error == "" && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
 		var out bytes.Buffer
 		if err := k.rt.Logs(context.Background(), inst.ID, rt.LogOptions{TailLines: 80}, &out, &out); err == nil {
 			b := out.Bytes()
-			if len(b) > 2048 {
-				b = b[len(b)-2048:]
-			}
-			t.Message = string(b)
+			return string(b[max(0, len(b)-2048):])
 		}
 	}
-	return t
+	return ""
 }
 
 // podPhase is the kubelet's phase rule.

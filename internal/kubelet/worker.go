@@ -173,9 +173,12 @@ func (k *Kubelet) regather(ctx context.Context, pc *podContainers, uid types.UID
 // inspectCache keeps container inspections while a container's listed
 // state stays the same: nothing the kubelet reads changes meanwhile.
 type inspectCache struct {
-	mu  sync.Mutex // guards m and gen
+	mu  sync.Mutex // guards m, messages and gen
 	m   map[string]rt.ContainerStatus
 	gen uint64 // counts forgets: a container was changed or went
+	// messages are the termination messages of exited containers, read
+	// once: an exited container's message cannot change.
+	messages map[string]string
 }
 
 func (c *inspectCache) generation() uint64 {
@@ -184,7 +187,25 @@ func (c *inspectCache) generation() uint64 {
 	return c.gen
 }
 
-func newInspectCache() *inspectCache { return &inspectCache{m: map[string]rt.ContainerStatus{}} }
+func newInspectCache() *inspectCache {
+	return &inspectCache{m: map[string]rt.ContainerStatus{}, messages: map[string]string{}}
+}
+
+// message returns the termination message of the exited container id,
+// computing it with read the first time.
+func (c *inspectCache) message(id string, read func() string) string {
+	c.mu.Lock()
+	msg, ok := c.messages[id]
+	c.mu.Unlock()
+	if ok {
+		return msg
+	}
+	msg = read()
+	c.mu.Lock()
+	c.messages[id] = msg
+	c.mu.Unlock()
+	return msg
+}
 
 func (c *inspectCache) get(ctx context.Context, r rt.Runtime, ct rt.Container) (rt.ContainerStatus, error) {
 	c.mu.Lock()
@@ -206,6 +227,7 @@ func (c *inspectCache) get(ctx context.Context, r rt.Runtime, ct rt.Container) (
 func (c *inspectCache) forget(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
+	delete(c.messages, id)
 	c.gen++
 	c.mu.Unlock()
 }

@@ -14,13 +14,13 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/mizzen-dev/mizzen/internal/apiclient"
 	"github.com/mizzen-dev/mizzen/internal/controller"
+	"github.com/mizzen-dev/mizzen/internal/group"
 	"github.com/mizzen-dev/mizzen/internal/join"
 	"github.com/mizzen-dev/mizzen/internal/kubelet"
 	"github.com/mizzen-dev/mizzen/internal/kubelet/nodestatus"
@@ -164,19 +164,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:       log.WithField("component", "kubelet-api"),
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	run := func(name string, f func(context.Context) error) {
-		g.Go(func() error {
-			err := f(gctx)
-			if err == nil && gctx.Err() == nil {
-				err = fmt.Errorf("%s stopped unexpectedly", name)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		})
-	}
+	g, gctx := group.New(ctx)
+	run := g.Go
 	run("node-status", status.Run)
 	run("pod-informer", podInformer.Run)
 	run("service-informer", services.Run)
@@ -192,9 +181,9 @@ func Run(ctx context.Context, cfg Config) error {
 		status.Kick()
 		return kl.Run(ctx)
 	})
-	run("kubelet-api", serve(&http.Server{Handler: kserver.Handler(api), TLSConfig: creds.Serving, ReadHeaderTimeout: 30 * time.Second}, tls.NewListener(kln, creds.Serving)))
+	run("kubelet-api", group.Serve(&http.Server{Handler: kserver.Handler(api), TLSConfig: creds.Serving, ReadHeaderTimeout: 30 * time.Second}, tls.NewListener(kln, creds.Serving)))
 	if roln != nil {
-		run("read-only-port", serve(&http.Server{Handler: kserver.ReadOnlyHandler(api), ReadHeaderTimeout: 30 * time.Second}, roln))
+		run("read-only-port", group.Serve(&http.Server{Handler: kserver.ReadOnlyHandler(api), ReadHeaderTimeout: 30 * time.Second}, roln))
 	}
 	go func() {
 		select {
@@ -203,11 +192,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case <-gctx.Done():
 		}
 	}()
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return g.Wait()
 }
 
 // prepareRuntime waits for the runtime, imports the sandbox image and
@@ -242,25 +227,6 @@ func prepareRuntime(ctx context.Context, r rt.Runtime, cfg Config, dir string, l
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 30*time.Second)
-	}
-}
-
-// serve runs srv on ln until ctx is done.
-func serve(srv *http.Server, ln net.Listener) func(context.Context) error {
-	return func(ctx context.Context) error {
-		srv.BaseContext = func(net.Listener) context.Context { return ctx }
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			<-errc
-			return nil
-		}
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -26,10 +25,12 @@ import (
 	"github.com/mizzen-dev/mizzen/internal/cache"
 	"github.com/mizzen-dev/mizzen/internal/controller"
 	"github.com/mizzen-dev/mizzen/internal/datastore"
+	"github.com/mizzen-dev/mizzen/internal/group"
 	"github.com/mizzen-dev/mizzen/internal/join"
 	"github.com/mizzen-dev/mizzen/internal/pki"
 	"github.com/mizzen-dev/mizzen/internal/storage"
 	"github.com/mizzen-dev/mizzen/internal/version"
+	"github.com/mizzen-dev/mizzen/roles/agent"
 )
 
 // Run runs the server role until ctx is done.
@@ -63,7 +64,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	advertise := cfg.AdvertiseAddress
 	if !advertise.IsValid() {
-		advertise = defaultAddress()
+		advertise = agent.DefaultAddress()
 	}
 	tlsDir := filepath.Join(serverDir, "tls")
 	ca, err := pki.EnsureCA(tlsDir)
@@ -167,21 +168,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// Many informers share one HTTP/2 connection, each watch a stream.
 	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1000}
 
-	g, gctx := errgroup.WithContext(ctx)
-	// Requests (watches above all) end when the server stops.
-	srv.BaseContext = func(net.Listener) context.Context { return gctx }
-	run := func(name string, f func(context.Context) error) {
-		g.Go(func() error {
-			err := f(gctx)
-			if err == nil && gctx.Err() == nil {
-				err = fmt.Errorf("%s stopped unexpectedly", name)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		})
-	}
+	g, gctx := group.New(ctx)
+	run := g.Go
 	run("cache", c.Run)
 	run("compactor", (&datastore.Compactor{Client: ds.Client, Interval: cfg.CompactInterval, Log: log.WithField("component", "compactor")}).Run)
 	run("etcd", func(ctx context.Context) error {
@@ -245,20 +233,8 @@ func Run(ctx context.Context, cfg Config) error {
 		services.Load(list)
 		return boot.Run(ctx)
 	})
-	run("https", func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			<-errc
-			return nil
-		}
-	})
+	// Requests (watches above all) end when the server stops.
+	run("https", group.Serve(srv, tls.NewListener(ln, srv.TLSConfig)))
 	if !cfg.DisableAgent {
 		url := "https://" + net.JoinHostPort(kubeconfigHost, strconv.Itoa(cfg.HTTPSPort))
 		run("agent", func(ctx context.Context) error {
@@ -280,9 +256,6 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
 	if err == nil {
 		log.Info("mizzen server stopped")
 	}
@@ -303,19 +276,4 @@ func servingHosts(cfg Config, advertise, serviceIP netip.Addr) []string {
 		hosts = append(hosts, cfg.BindAddress.String())
 	}
 	return append(hosts, cfg.TLSSANs...)
-}
-
-// defaultAddress returns the address of the interface that holds the
-// default route (found without sending anything), or 127.0.0.1.
-func defaultAddress() netip.Addr {
-	conn, err := net.Dial("udp4", "192.0.2.1:9")
-	if err == nil {
-		defer conn.Close()
-		if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
-				return ip
-			}
-		}
-	}
-	return netip.MustParseAddr("127.0.0.1")
 }
