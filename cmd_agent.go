@@ -19,7 +19,7 @@ func agentCommand() *cli.Command {
 		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "join token (the server's DATA/server/token)", EnvVars: env("token")},
 		&cli.StringFlag{Name: "token-file", Usage: "file holding the join token", EnvVars: env("token-file")},
 		&cli.StringFlag{Name: "data-dir", Value: "/var/lib/mizzen", Usage: "state directory", EnvVars: env("data-dir")},
-		&cli.StringFlag{Name: "cluster-domain", Value: "cluster.local", Usage: "cluster domain", EnvVars: env("cluster-domain")},
+		&cli.BoolFlag{Name: "cleanup", Usage: "remove the pod network and the Service proxy's rules from this host, then exit", EnvVars: env("cleanup")},
 	}
 	return &cli.Command{
 		Name:   "agent",
@@ -39,6 +39,9 @@ func runAgent(c *cli.Context) error {
 	}
 	if c.Args().Len() > 0 {
 		return usageError{fmt.Errorf("agent takes no arguments, got %q", c.Args().Slice())}
+	}
+	if c.Bool("cleanup") {
+		return agent.Cleanup(c.String("data-dir"), l.WithField("component", "agent"))
 	}
 	cfg, err := agentConfig(c)
 	if err != nil {
@@ -69,7 +72,7 @@ func runAgent(c *cli.Context) error {
 				"kubelet.kubernetes.io/...) are allowed; set others with kubectl label", k)}
 		}
 	}
-	cfg.DataDir, cfg.ClusterDomain = c.String("data-dir"), c.String("cluster-domain")
+	cfg.DataDir = c.String("data-dir")
 	cfg.Log = l.WithField("component", "agent")
 	return agent.Run(c.Context, cfg)
 }

@@ -26,11 +26,11 @@ func uniqueNode(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-// agentArgs are the flags of an agent (or a server's agent) on loopback.
-func agentArgs(t *testing.T, node string) []string {
+// agentArgs are the flags of an agent (or a server's agent) at ip.
+func agentArgs(t *testing.T, node, ip string) []string {
 	return []string{
 		"--node-name", node,
-		"--node-ip", "127.0.0.1",
+		"--node-ip", ip,
 		"--kubelet-port", strconv.Itoa(freePort(t)),
 		"--read-only-port", strconv.Itoa(freePort(t)),
 	}
@@ -41,9 +41,27 @@ func agentArgs(t *testing.T, node string) []string {
 func startNode(t *testing.T, extra ...string) *server {
 	t.Helper()
 	requireDocker(t)
-	s := launchServer(t, true, extra...)
+	s := launchServer(t, true, "127.0.0.1", extra...)
 	s.waitNodeReady(s.node, 30*time.Second)
 	return s
+}
+
+// startLabNode is startNode with the server on the lab bridge, so that
+// agents started with s.startAgent run in lab hosts of their own.
+func startLabNode(t *testing.T, extra ...string) *server {
+	t.Helper()
+	requireDocker(t)
+	requireLab(t)
+	s := launchServer(t, true, labGateway, extra...)
+	s.waitNodeReady(s.node, 30*time.Second)
+	return s
+}
+
+// startLabServer is startServer on the lab bridge.
+func startLabServer(t *testing.T, extra ...string) *server {
+	t.Helper()
+	requireLab(t)
+	return launchServer(t, false, labGateway, extra...)
 }
 
 // requireDocker makes sure Docker answers and the busybox test image
@@ -180,6 +198,7 @@ type agentProc struct {
 	proc
 	node string
 	dir  string // its --data-dir
+	ip   string // its node IP (its lab host's address when in the lab)
 }
 
 // startAgent starts an agent joining s as node, with its own data dir.
@@ -193,9 +212,13 @@ func (s *server) startAgent(node, token string, extra ...string) *agentProc {
 // newAgent prepares an agent process without starting it.
 func (s *server) newAgent(node, token string, extra ...string) *agentProc {
 	s.t.Helper()
-	a := &agentProc{proc: proc{t: s.t, name: "agent " + node}, node: node, dir: s.t.TempDir()}
+	a := &agentProc{proc: proc{t: s.t, name: "agent " + node}, node: node, dir: s.t.TempDir(), ip: "127.0.0.1"}
+	if s.host == labGateway {
+		// Each agent is a host of its own, as agents are.
+		a.netns, a.ip = labHost(s.t)
+	}
 	a.args = append(append([]string{"agent", "--server", s.url(), "--token", token,
-		"--data-dir", a.dir, "--debug"}, agentArgs(s.t, node)...), extra...)
+		"--data-dir", a.dir, "--debug"}, agentArgs(s.t, node, a.ip)...), extra...)
 	s.t.Cleanup(func() {
 		if s.t.Failed() {
 			s.t.Logf("agent %s log:\n%s", node, a.logs())

@@ -17,8 +17,9 @@ import (
 // to their own node, and checks that an agent killed with SIGKILL and
 // started again adopts its pods: no new containers, no restarts.
 func TestAgentJoinsAndSurvivesACrash(t *testing.T) {
-	// The server runs its own agent: two nodes share the Docker daemon.
-	s := startNode(t)
+	// The server runs its own agent: two nodes share the Docker daemon,
+	// the agent in a lab host (network namespace) of its own.
+	s := startLabNode(t)
 	token := s.token()
 
 	// A wrong secret and a wrong CA hash are refused, and the agent exits.

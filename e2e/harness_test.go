@@ -27,7 +27,9 @@ var binary string
 func TestMain(m *testing.M) {
 	if b := os.Getenv("MIZZEN_E2E_BINARY"); b != "" {
 		binary = b
-		os.Exit(m.Run())
+		code := m.Run()
+		labTeardown()
+		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "mizzen-e2e-bin")
 	if err != nil {
@@ -43,6 +45,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	labTeardown()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -95,6 +98,9 @@ type server struct {
 	port       int
 	etcdPort   int
 	node       string // the node its agent runs, empty with --disable-agent
+	// host is the address the server listens on: loopback, or the lab
+	// bridge's when agents run in lab hosts (network namespaces).
+	host string
 }
 
 // proc is one mizzen process a test runs, in its own process group, with
@@ -103,6 +109,7 @@ type proc struct {
 	t      *testing.T
 	name   string // "server" or "agent <node>", for messages
 	args   []string
+	netns  string // the network namespace it runs in (empty: the test's)
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	log    bytes.Buffer  // guarded by mu
@@ -119,6 +126,9 @@ func (p *proc) Write(b []byte) (int, error) {
 func (p *proc) launch() {
 	p.t.Helper()
 	p.cmd = exec.Command(binary, p.args...)
+	if p.netns != "" {
+		p.cmd = inNetns(p.netns, append([]string{binary}, p.args...)...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
@@ -160,23 +170,25 @@ func (p *proc) logs() string {
 // in a temporary data directory and waits until /readyz answers ok.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	return launchServer(t, false, extra...)
+	return launchServer(t, false, "127.0.0.1", extra...)
 }
 
-func launchServer(t *testing.T, withAgent bool, extra ...string) *server {
+// launchServer starts a server listening on host (loopback, or
+// labGateway for a server whose agents run in lab hosts).
+func launchServer(t *testing.T, withAgent bool, host string, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{proc: proc{t: t, name: "server"}, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t), etcdPort: freePort(t)}
+	s := &server{proc: proc{t: t, name: "server"}, dataDir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), port: freePort(t), etcdPort: freePort(t), host: host}
 	role := []string{"--disable-agent"}
 	if withAgent {
 		s.node = uniqueNode("e2e")
-		role = agentArgs(t, s.node)
+		role = agentArgs(t, s.node, host)
 		t.Cleanup(func() { removeNodeContainers(t, s.node) })
 	}
 	s.args = append([]string{"server",
 		"--data-dir", dir,
-		"--bind-address", "127.0.0.1",
-		"--advertise-address", "127.0.0.1",
+		"--bind-address", host,
+		"--advertise-address", host,
 		"--https-listen-port", strconv.Itoa(s.port),
 		"--etcd-client-port", strconv.Itoa(s.etcdPort),
 		"--etcd-peer-port", strconv.Itoa(freePort(t)),
@@ -219,7 +231,7 @@ func (s *server) restart() {
 	s.start()
 }
 
-func (s *server) url() string { return "https://127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *server) url() string { return "https://" + s.host + ":" + strconv.Itoa(s.port) }
 
 // insecureClient talks to the server without credentials.
 func insecureClient() *http.Client {

@@ -42,7 +42,7 @@ func TestAgentRefusesLabelsANodeMayNotSet(t *testing.T) {
 // the join token obtains no serving certificate naming the API server (the
 // CA signs both, so it would let a node impersonate the API server).
 func TestNodeCredentialsCannotPassForServerOrControlPlane(t *testing.T) {
-	s := startNode(t)
+	s := startLabNode(t)
 	if out := s.kubectl("get", "node", s.node, "-o", `jsonpath={.metadata.labels.node-role\.kubernetes\.io/control-plane}`); out != "true" {
 		t.Fatalf("server's node control-plane label = %q", out)
 	}

@@ -239,6 +239,9 @@ func (k *Kubelet) stopRunning(ctx context.Context, pod *corev1.Pod, pc *podConta
 			_ = k.rt.StopContainer(ctx, sb.ID, minGrace)
 			k.inspect.forget(sb.ID)
 		}
+		// A stopped sandbox gives its address back, as the kubelet's
+		// StopPodSandbox does through CNI.
+		k.teardown(ctx, sb.ID)
 	}
 }
 

@@ -11,6 +11,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -54,8 +55,12 @@ type Config struct {
 	Volumes *volume.Manager
 	// SandboxImage runs every pod's sandbox container.
 	SandboxImage string
-	// Network is the runtime network sandboxes join ("" = only loopback).
+	// Network is the runtime network sandboxes join ("" = only loopback);
+	// unused with PodNetwork.
 	Network string
+	// PodNetwork, when set, gives each sandbox (created with only
+	// loopback) its interface and pod IP (internal/network in the agent).
+	PodNetwork PodNetwork
 	// ClusterDNS are the cluster DNS servers for dnsPolicy ClusterFirst;
 	// empty falls back to the host's resolvers, as the kubelet does.
 	ClusterDNS    []string
@@ -70,6 +75,22 @@ type Config struct {
 	// ResyncPeriod how often every pod is synced regardless (10 s).
 	RelistPeriod, ResyncPeriod time.Duration
 	Log                        *logrus.Entry
+}
+
+// PodNetwork wires pod sandboxes into the node's pod network, the seam
+// the kubelet calls where Kubernetes' kubelet calls its CNI plugin.
+type PodNetwork interface {
+	// SetUp gives the sandbox id, whose network namespace is netnsPath,
+	// its interface and returns its address; again for the same id it
+	// returns the same address.
+	SetUp(ctx context.Context, id, netnsPath string) (netip.Addr, error)
+	// IP returns the address given to sandbox id (zero if none).
+	IP(id string) netip.Addr
+	// TearDown releases what SetUp gave sandbox id; it is idempotent.
+	TearDown(ctx context.Context, id string) error
+	// GC releases what was given before before to sandboxes that live
+	// reports gone.
+	GC(live func(id string) bool, before time.Time) error
 }
 
 // Kubelet runs a node's pods.
@@ -209,6 +230,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 // relist lists the node's containers and wakes the workers of pods whose
 // containers changed state (the kubelet's PLEG); it returns the states.
 func (k *Kubelet) relist(ctx context.Context, prev map[string]rt.State) map[string]rt.State {
+	listed := time.Now()
 	cs, err := k.rt.ListContainers(ctx, rt.ListFilter{Node: k.cfg.NodeName})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -227,6 +249,14 @@ func (k *Kubelet) relist(ctx context.Context, prev map[string]rt.State) map[stri
 	for id := range prev {
 		if _, ok := now[id]; !ok {
 			k.inspect.forget(id)
+		}
+	}
+	if k.cfg.PodNetwork != nil {
+		// Addresses of sandboxes removed behind our back (or while the
+		// agent was down) go back to the pool.
+		live := func(id string) bool { _, ok := now[id]; return ok }
+		if err := k.cfg.PodNetwork.GC(live, listed); err != nil {
+			k.log.WithError(err).Warn("release pod addresses")
 		}
 	}
 	for uid := range changed {

@@ -233,13 +233,14 @@ func (k *Kubelet) newSandbox(ctx context.Context, pod *corev1.Pod, pc *podContai
 	for _, sb := range pc.sandboxes {
 		_ = k.rt.RemoveContainer(ctx, sb.ID)
 		k.inspect.forget(sb.ID)
+		k.teardown(ctx, sb.ID)
 	}
 	dns := k.dnsConfig(pod)
 	spec := rt.SandboxSpec{
 		Node: k.cfg.NodeName, Pod: podRef(pod), Attempt: attempt, Image: k.cfg.SandboxImage,
 		Hostname: hostname(pod), HostNetwork: pod.Spec.HostNetwork, DNS: dns,
 	}
-	if !pod.Spec.HostNetwork {
+	if !pod.Spec.HostNetwork && k.cfg.PodNetwork == nil {
 		spec.Network = k.cfg.Network
 	}
 	id, err := k.rt.CreateSandbox(ctx, spec)
@@ -254,15 +255,53 @@ func (k *Kubelet) newSandbox(ctx context.Context, pod *corev1.Pod, pc *podContai
 		_ = k.rt.RemoveContainer(ctx, id)
 		return err
 	}
+	if pod.Spec.HostNetwork || k.cfg.PodNetwork == nil {
+		return nil
+	}
+	if err := k.setUpNetwork(ctx, id); err != nil {
+		_ = k.rt.RemoveContainer(ctx, id)
+		k.teardown(ctx, id)
+		return err
+	}
 	return nil
+}
+
+// setUpNetwork gives the running sandbox id its pod IP.
+func (k *Kubelet) setUpNetwork(ctx context.Context, id string) error {
+	st, err := k.rt.InspectContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.PID == 0 {
+		return fmt.Errorf("set up pod network: sandbox %.12s is not running", id)
+	}
+	if _, err := k.cfg.PodNetwork.SetUp(ctx, id, fmt.Sprintf("/proc/%d/ns/net", st.PID)); err != nil {
+		return fmt.Errorf("set up pod network: %w", err)
+	}
+	return nil
+}
+
+// teardown releases the pod IP of sandbox id (when there is a pod network).
+func (k *Kubelet) teardown(ctx context.Context, id string) {
+	if k.cfg.PodNetwork == nil {
+		return
+	}
+	if err := k.cfg.PodNetwork.TearDown(ctx, id); err != nil && ctx.Err() == nil {
+		k.log.WithError(err).WithField("sandbox", id[:min(12, len(id))]).Warn("tear down pod network")
+	}
 }
 
 // podIP is the pod's address: the sandbox's, or the node's for host
 // network pods.
 func (k *Kubelet) podIP(pod *corev1.Pod, sb *rt.ContainerStatus) string {
-	if pod.Spec.HostNetwork || sb == nil || sb.IP == "" {
-		if pod.Spec.HostNetwork {
-			return k.cfg.HostIP
+	switch {
+	case pod.Spec.HostNetwork:
+		return k.cfg.HostIP
+	case sb == nil:
+		return ""
+	case k.cfg.PodNetwork != nil:
+		if ip := k.cfg.PodNetwork.IP(sb.ID); ip.IsValid() && sb.State == rt.StateRunning {
+			return ip.String()
 		}
 		return ""
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -117,10 +118,42 @@ func Run(ctx context.Context, cfg Config) error {
 		recorder.Eventf(ectx, obj, eventType, reason, "%s", message)
 	}
 
-	status, err := nodestatus.New(nodestatus.Config{
+	cluster, err := fetchCluster(ctx, cfg.Cluster, client, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	volumes := volume.NewManager(filepath.Join(dir, "pods"), kubelet.Sources(client), log.WithField("component", "volumes"),
+		volume.WithClusterDomain(cluster.domain))
+
+	nw := &netDeps{
+		cfg: cfg, dir: dir, cluster: cluster, client: client, podNet: &podNet{}, dnsSource: newCacheSource(),
+		ready: make(chan struct{}), nodesKick: make(chan struct{}, 1),
+		log: log,
+	}
+	var status *nodestatus.Agent
+	nw.nodes = apiclient.NewInformer[*corev1.Node](client, "", metav1.ListOptions{}, nw.nodeChanged, log.WithField("component", "nodes"))
+	nw.services = apiclient.NewInformer[*corev1.Service](client, "", metav1.ListOptions{},
+		nw.serviceChanged, log.WithField("component", "services"))
+	nw.dnsSource.services = nw.services
+	nw.slices = apiclient.NewInformer[*discoveryv1.EndpointSlice](client, "", metav1.ListOptions{},
+		nw.sliceChanged, log.WithField("component", "endpointslices"))
+	services := nw.services
+
+	status, err = nodestatus.New(nodestatus.Config{
 		NodeName: cfg.NodeName, NodeIPs: cfg.NodeIPs, Labels: cfg.Labels, Taints: cfg.Taints,
 		ControlPlane: cfg.ControlPlane, KubeletPort: cfg.KubeletPort, MaxPods: 110, DataDir: dir,
 		Version: version.Kubernetes, Runtime: containers, Client: client,
+		NetworkReady: func() error {
+			select {
+			case <-nw.ready:
+				return nil
+			default:
+				return errNetworkNotReady
+			}
+		},
 		Event: func(n *corev1.Node, eventType, reason, message string) {
 			event(n, eventType, reason, message)
 		},
@@ -130,11 +163,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	volumes := volume.NewManager(filepath.Join(dir, "pods"), kubelet.Sources(client), log.WithField("component", "volumes"),
-		volume.WithClusterDomain(cfg.ClusterDomain))
-
 	var podInformer *apiclient.Informer[*corev1.Pod]
-	services := apiclient.NewInformer[*corev1.Service](client, "", metav1.ListOptions{}, nil, log.WithField("component", "services"))
 	metrics := kserver.NewMetrics()
 	kl := kubelet.New(kubelet.Config{
 		NodeName: cfg.NodeName, Runtime: containers, Client: client,
@@ -147,7 +176,8 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return nil
 		},
-		HostIP: hostIP, Volumes: volumes, Network: "bridge", ClusterDomain: cfg.ClusterDomain,
+		HostIP: hostIP, Volumes: volumes, PodNetwork: nw.podNet,
+		ClusterDNS: []string{cluster.clusterDNS.String()}, ClusterDomain: cluster.domain,
 		Event:      event,
 		PodStarted: metrics.ObservePodStart,
 		Log:        log.WithField("component", "kubelet"),
@@ -169,6 +199,12 @@ func Run(ctx context.Context, cfg Config) error {
 	run("node-status", status.Run)
 	run("pod-informer", podInformer.Run)
 	run("service-informer", services.Run)
+	run("endpointslice-informer", nw.slices.Run)
+	run("node-informer", nw.nodes.Run)
+	run("network", func(ctx context.Context) error {
+		nw.onReady = status.Kick
+		return nw.run(ctx)
+	})
 	run("kubelet", func(ctx context.Context) error {
 		sandbox, err := prepareRuntime(ctx, containers, cfg, dir, log)
 		if err != nil {
@@ -179,6 +215,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		kl.SetSandboxImage(sandbox)
 		status.Kick()
+		select {
+		case <-nw.ready:
+		case <-ctx.Done():
+			return nil
+		}
 		return kl.Run(ctx)
 	})
 	run("kubelet-api", group.Serve(&http.Server{Handler: kserver.Handler(api), TLSConfig: creds.Serving, ReadHeaderTimeout: 30 * time.Second}, tls.NewListener(kln, creds.Serving)))

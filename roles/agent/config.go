@@ -9,6 +9,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/mizzen-dev/mizzen/internal/join"
 )
 
 // Config is everything the agent role takes from its command line (or,
@@ -31,7 +33,9 @@ type Config struct {
 	// ReadOnlyPort 0 disables the read-only endpoint.
 	ReadOnlyPort    int
 	ReadOnlyAddress netip.Addr
-	ClusterDomain   string
+	// Cluster is the cluster's network configuration; nil: asked of the
+	// server (the server's own agent is given it).
+	Cluster *join.Cluster
 	// Binary is the mizzen executable, imported as the sandbox image.
 	Binary string
 	// Credentials, when set, are used instead of joining with Token:

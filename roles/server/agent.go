@@ -15,9 +15,8 @@ import (
 func runAgent(ctx context.Context, cfg Config, ca *pki.CA, url string) error {
 	a := cfg.Agent
 	a.Server, a.DataDir, a.ControlPlane = url, cfg.DataDir, true
-	if a.ClusterDomain == "" {
-		a.ClusterDomain = cfg.ClusterDomain
-	}
+	c := cluster(cfg)
+	a.Cluster = &c
 	if len(a.NodeIPs) == 0 {
 		a.NodeIPs = append(a.NodeIPs, agent.DefaultAddress())
 	}

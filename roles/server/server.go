@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 	store := rest.New(reg, st, c, services, admission.DefaultTolerations{
 		NotReadySeconds: cfg.DefaultNotReadyTolerationSeconds, UnreachableSeconds: cfg.DefaultUnreachableTolerationSeconds,
 	}, admission.NodeRestriction{})
-	boot := bootstrap.New(bootstrap.Config{ServiceIP: serviceIP, AdvertiseIP: advertise, Port: cfg.HTTPSPort, Log: log.WithField("component", "bootstrap")}, store)
+	boot := bootstrap.New(bootstrap.Config{ServiceIP: serviceIP, ClusterDNS: cfg.ClusterDNS, AdvertiseIP: advertise, Port: cfg.HTTPSPort, Log: log.WithField("component", "bootstrap")}, store)
 
 	authenticator := authn.New(ca.Pool(), map[string]authn.User{
 		token.Secret: {Name: "node-bootstrap", Groups: []string{join.BootstrapGroup}},
@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.DisableAgent {
 		reserved = append(reserved, cfg.Agent.NodeName)
 	}
-	mounts = append(mounts, join.NewHandler(ca, log.WithField("component", "join"), reserved...).Mount)
+	mounts = append(mounts, join.NewHandler(ca, log.WithField("component", "join"), reserved...).Mount, join.MountCluster(cluster(cfg)))
 	api := apiserver.New(apiserver.Config{
 		Store: store, Scheme: scheme,
 		Authenticate: authn.Middleware(authenticator, func(p string) bool { return authn.Public(p) || join.Public(p) }),
@@ -276,4 +276,13 @@ func servingHosts(cfg Config, advertise, serviceIP netip.Addr) []string {
 		hosts = append(hosts, cfg.BindAddress.String())
 	}
 	return append(hosts, cfg.TLSSANs...)
+}
+
+// cluster is the network configuration the server gives its agents.
+func cluster(cfg Config) join.Cluster {
+	return join.Cluster{
+		ClusterCIDR: cfg.ClusterCIDR.String(), ServiceCIDR: cfg.ServiceCIDR.String(),
+		ClusterDNS: cfg.ClusterDNS.String(), ClusterDomain: cfg.ClusterDomain,
+		NetworkBackend: cfg.NetworkBackend,
+	}
 }

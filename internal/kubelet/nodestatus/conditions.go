@@ -43,13 +43,13 @@ var ownConditions = []corev1.NodeConditionType{
 // the runtime's health, followed by any conditions of other types in old
 // (a merge patch replaces the whole list). A condition keeps its
 // lastTransitionTime from old while its status stays the same.
-func (a *Agent) conditions(old []corev1.NodeCondition, u HostUsage, runtimeErr error) []corev1.NodeCondition {
+func (a *Agent) conditions(old []corev1.NodeCondition, u HostUsage, runtimeErr, networkErr error) []corev1.NodeCondition {
 	now := metav1.NewTime(a.clock.Now())
 	state := map[corev1.NodeConditionType]bool{
 		corev1.NodeMemoryPressure: u.MemoryAvailable < evictionMemory.Value(),
 		corev1.NodeDiskPressure:   u.DiskCapacity > 0 && float64(u.DiskAvailable) < evictionDiskFraction*float64(u.DiskCapacity),
 		corev1.NodePIDPressure:    u.PIDMax > 0 && float64(u.PIDs) > pidPressureFraction*float64(u.PIDMax),
-		corev1.NodeReady:          runtimeErr == nil,
+		corev1.NodeReady:          runtimeErr == nil && networkErr == nil,
 	}
 	out := make([]corev1.NodeCondition, 0, len(ownConditions)+len(old))
 	for _, typ := range ownConditions {
@@ -63,8 +63,12 @@ func (a *Agent) conditions(old []corev1.NodeCondition, u HostUsage, runtimeErr e
 			LastHeartbeatTime:  now,
 			LastTransitionTime: now,
 		}
-		if typ == corev1.NodeReady && runtimeErr != nil {
+		switch {
+		case typ != corev1.NodeReady:
+		case runtimeErr != nil:
 			c.Message = fmt.Sprintf("container runtime is down: %v", runtimeErr)
+		case networkErr != nil:
+			c.Message = fmt.Sprintf("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:%v", networkErr)
 		}
 		if prev := findCondition(old, typ); prev != nil && prev.Status == c.Status {
 			c.LastTransitionTime = prev.LastTransitionTime

@@ -72,7 +72,10 @@ type Config struct {
 
 	// Runtime reports its version for nodeInfo and the Ready condition.
 	Runtime crt.Runtime
-	Client  Client
+	// NetworkReady, when set, says why the pod network is not ready yet
+	// (nil once it is); the node is not Ready until then.
+	NetworkReady func() error
+	Client       Client
 	// Event records an event about the node; it may be nil.
 	Event func(node *corev1.Node, eventType, reason, message string)
 	Host  Host        // nil = this machine

@@ -127,10 +127,14 @@ func (a *Agent) computeStatus(ctx context.Context, old *corev1.NodeStatus) (core
 		rtVersion = v.String()
 	}
 	capacity, allocatable := a.resources(info, usage)
+	var netErr error
+	if rtErr == nil && a.cfg.NetworkReady != nil {
+		netErr = a.cfg.NetworkReady()
+	}
 	return corev1.NodeStatus{
 		Capacity:    capacity,
 		Allocatable: allocatable,
-		Conditions:  a.conditions(old.Conditions, usage, rtErr),
+		Conditions:  a.conditions(old.Conditions, usage, rtErr, netErr),
 		Addresses:   a.addresses(),
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
 			KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(a.cfg.KubeletPort)},

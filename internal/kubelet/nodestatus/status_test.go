@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,5 +272,28 @@ func TestRegisterWhileRuntimeIsDown(t *testing.T) {
 	}
 	if got := h.events.reasons(); slices.Contains(got, "NodeReady") || slices.Contains(got, "NodeNotReady") {
 		t.Errorf("events = %v, want no Ready event for a node that starts not ready", got)
+	}
+}
+
+func TestReadyFalseUntilThePodNetworkIsReady(t *testing.T) {
+	var netErr atomic.Pointer[error]
+	notYet := errors.New("the pod network is not ready")
+	netErr.Store(&notYet)
+	h := newHarness(t, func(c *Config) {
+		c.NetworkReady = func() error { return *netErr.Load() }
+	})
+	h.register(t)
+	h.sync(t)
+	ready := h.condition(t, corev1.NodeReady)
+	wantMsg := "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:the pod network is not ready"
+	if ready.Status != corev1.ConditionFalse || ready.Message != wantMsg {
+		t.Errorf("Ready = %s %q, want False %q", ready.Status, ready.Message, wantMsg)
+	}
+	var none error
+	netErr.Store(&none)
+	h.clock.Step(10 * time.Second)
+	h.sync(t)
+	if ready := h.condition(t, corev1.NodeReady); ready.Status != corev1.ConditionTrue {
+		t.Errorf("Ready = %s %q once the network is ready", ready.Status, ready.Message)
 	}
 }
