@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +135,13 @@ func testPodNetwork(t *testing.T, backend string) {
 	mustFetch("http://"+clusterIP+"/", webName)
 	mustFetch("http://web/", webName)
 	mustFetch("http://web.default.svc.cluster.local/", webName)
+	if out := s.kubectl("exec", "client", "--", "cat", "/etc/resolv.conf"); !strings.Contains(out, "nameserver 10.43.0.10") ||
+		!strings.Contains(out, "search default.svc.cluster.local svc.cluster.local cluster.local") || !strings.Contains(out, "options ndots:5") {
+		t.Fatalf("a ClusterFirst pod's resolv.conf:\n%s", out)
+	}
+	if out := s.kubectl("get", "svc", "-n", "kube-system", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"); out != "10.43.0.10" {
+		t.Fatalf("kube-dns ClusterIP %q", out)
+	}
 
 	// A NodePort from outside the cluster (the root namespace), on both
 	// nodes' addresses.
@@ -250,4 +259,63 @@ func podIPs(s *server, node string) []string {
 	out := s.kubectl("get", "pods", "-A", "--field-selector", "spec.nodeName="+node, "--sort-by", ".metadata.name",
 		"-o", `jsonpath={range .items[*]}{.metadata.name}={.status.podIP} {end}`)
 	return strings.Fields(out)
+}
+
+// TestPodNetworkOnTheServersNode runs pods on the server's own node, in the
+// root network namespace where Docker's FORWARD policy drops what it does
+// not know: pod to pod on the bridge, a pod reaching its own Service
+// (hairpin), and pod egress to a host outside the cluster, masqueraded to
+// the node's address, all pass through the agent's DOCKER-USER rules.
+func TestPodNetworkOnTheServersNode(t *testing.T) {
+	s := startLabNode(t)
+	// A host outside the cluster, answering with the caller's address.
+	outside, outsideIP := labHost(t)
+	www := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(www, "cgi-bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(www, "cgi-bin", "ip"), []byte("#!/bin/busybox sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	httpd := inNetns(outside, "/bin/busybox", "httpd", "-f", "-p", "8080", "-h", www)
+	if err := httpd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { httpd.Process.Kill(); httpd.Wait() })
+
+	client := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"client"},"spec":{"nodeName":%q,"terminationGracePeriodSeconds":1,"containers":[{"name":"c","image":%q,"imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`,
+		s.node, runtimetest.BusyboxImage)
+	if out, err := s.kubectlIn(client, "create", "-f", "-"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := s.kubectlIn(web(1, s.node), "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	s.kubectl("wait", "pod/client", "--for=condition=Ready", "--timeout=60s")
+	s.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+	pods := s.pods("default", "app=web")
+	if len(pods) != 1 {
+		t.Fatalf("web pods: %+v", pods)
+	}
+	webIP, webName := pods[0].Status.PodIP, pods[0].Metadata.Name
+	clientIP := s.kubectl("get", "pod", "client", "-o", "jsonpath={.status.podIP}")
+	clusterIP := s.kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}")
+
+	from := func(pod, url, want string) {
+		t.Helper()
+		eventually(t, 30*time.Second, func() error {
+			out, err := s.kubectlErr("exec", pod, "--", "sh", "-c", "timeout 5 wget -qO- "+url)
+			if err != nil || !strings.Contains(out, want) {
+				return fmt.Errorf("wget %s from %s: %v: %q, want %q", url, pod, err, out, want)
+			}
+			return nil
+		})
+	}
+	from("client", "http://"+webIP+":8080/cgi-bin/ip", clientIP) // pod to pod, no NAT
+	from("client", "http://"+clusterIP+"/", webName)
+	from(webName, "http://"+clusterIP+"/", webName)                    // hairpin
+	from("client", "http://"+outsideIP+":8080/cgi-bin/ip", labGateway) // egress, masqueraded
+	if out := s.kubectl("exec", "client", "--", "nslookup", "web.default.svc.cluster.local"); !strings.Contains(out, clusterIP) {
+		t.Fatalf("nslookup web:\n%s", out)
+	}
 }

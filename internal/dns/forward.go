@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -23,7 +24,7 @@ func (s *Server) forward(q dns.Question, do, cd, tcp bool) result {
 			return m, nil
 		})
 		if err != nil {
-			s.log.Debugf("forward %s %s: %v", q.Name, dns.TypeToString[q.Qtype], err)
+			s.forwardFailed(q, err)
 			return result{rcode: dns.RcodeServerFailure}
 		}
 		m = v.(*dns.Msg) // shared by every waiter: copied below, never changed
@@ -33,6 +34,23 @@ func (s *Server) forward(q dns.Question, do, cd, tcp bool) result {
 	res.ns = copyRRs(m.Ns, q.Name)
 	res.extra = copyRRs(m.Extra, q.Name)
 	return res
+}
+
+// warnEvery is how often a failure to forward is logged as a warning; the
+// ones in between are logged at debug level.
+const warnEvery = 30 * time.Second
+
+// forwardFailed logs that no upstream answered q: as a warning at most
+// once every warnEvery, so that an operator sees why names outside the
+// cluster get SERVFAIL without a line per query.
+func (s *Server) forwardFailed(q dns.Question, err error) {
+	now := s.now().UnixNano()
+	last := s.warned.Load()
+	if (last == 0 || now-last >= int64(warnEvery)) && s.warned.CompareAndSwap(last, now) {
+		s.log.Warnf("forward %s %s: %v (answered SERVFAIL; further failures within %s logged at debug level)", q.Name, dns.TypeToString[q.Qtype], err, warnEvery)
+		return
+	}
+	s.log.Debugf("forward %s %s: %v", q.Name, dns.TypeToString[q.Qtype], err)
 }
 
 // copyRRs copies rrs without OPT, giving records owned by the query name

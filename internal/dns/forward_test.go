@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -295,5 +297,39 @@ func TestCacheTTL(t *testing.T) {
 				t.Fatalf("cache TTL %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestForwardFailuresAreLogged checks that an operator sees why names
+// outside the cluster get SERVFAIL (no upstream answering) at the default
+// log level, without one line per failed query.
+func TestForwardFailuresAreLogged(t *testing.T) {
+	dead := deadPort(t)
+	s := newTestServer(t, newFakeSource(), dead)
+	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
+	s.now = clk.now
+	hook := logtest.NewLocal(s.log.Logger)
+	warnings := func() []string {
+		var out []string
+		for _, e := range hook.AllEntries() {
+			if e.Level <= logrus.WarnLevel {
+				out = append(out, e.Message)
+			}
+		}
+		return out
+	}
+	for range 3 {
+		if r := s.Answer(query("example.org.", dns.TypeA), false); r.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("rcode with no upstream answering: %s", dns.RcodeToString[r.Rcode])
+		}
+	}
+	w := warnings()
+	if len(w) != 1 || !strings.Contains(w[0], dead) || !strings.Contains(w[0], "example.org.") {
+		t.Fatalf("warnings after 3 failures: %q, want one naming the query and upstream %s", w, dead)
+	}
+	clk.add(time.Minute)
+	s.Answer(query("example.net.", dns.TypeA), false)
+	if w := warnings(); len(w) != 2 || !strings.Contains(w[1], "example.net.") {
+		t.Fatalf("warnings a minute later: %q, want a second one", w)
 	}
 }

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"math/rand/v2"
 	"net"
 	"strings"
 
@@ -81,6 +82,7 @@ func (s *Server) Answer(req *dns.Msg, tcp bool) (resp *dns.Msg) {
 	resp.RecursionAvailable = true
 	resp.AuthenticatedData = res.ad && (do || req.AuthenticatedData)
 	resp.Answer, resp.Ns, resp.Extra = res.answer, res.ns, res.extra
+	shuffleAddresses(resp.Answer)
 	resp.Compress = true
 	if opt != nil {
 		resp.SetEdns0(ednsSize, do)
@@ -109,4 +111,23 @@ func udpLimit(req *dns.Msg) int {
 		size = int(opt.UDPSize())
 	}
 	return min(size, ednsSize)
+}
+
+// shuffleAddresses puts the A and AAAA records of an answer in a random
+// order among the places they hold (CNAMEs stay first), as CoreDNS's
+// loadbalance plugin does in the default Kubernetes Corefile, so clients
+// that use the first address spread over a headless service's endpoints.
+func shuffleAddresses(rrs []dns.RR) {
+	if len(rrs) < 2 {
+		return
+	}
+	var at []int
+	for i, rr := range rrs {
+		if t := rr.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
+			at = append(at, i)
+		}
+	}
+	rand.Shuffle(len(at), func(i, j int) {
+		rrs[at[i]], rrs[at[j]] = rrs[at[j]], rrs[at[i]]
+	})
 }

@@ -52,6 +52,9 @@ type Config struct {
 	Upstreams []string
 	// ResolvConf is read for nameservers when Upstreams is empty; default /etc/resolv.conf.
 	ResolvConf string
+	// Self are more "ip:port" addresses that reach this server (e.g. the
+	// cluster DNS Service's, DNATed to it), skipped as upstreams.
+	Self []string
 	// CacheSize bounds the number of forwarded answers cached; default 10000.
 	CacheSize int
 	// Log receives the server's logs.
@@ -79,6 +82,7 @@ type Server struct {
 	now       func() time.Time // injectable clock for the cache
 	cache     *cache
 	flight    singleflight.Group
+	warned    atomic.Int64 // when a forward failure was last logged as a warning (unix ns)
 
 	started atomic.Bool   // set by the one call to Run
 	mu      sync.Mutex    // guards addrs
@@ -122,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 			path = "/etc/resolv.conf"
 		}
 		var err error
-		ups, err = readResolvConf(path, cfg.Listen)
+		ups, err = readResolvConf(path, append(append([]string(nil), cfg.Listen...), cfg.Self...))
 		if err != nil {
 			return nil, fmt.Errorf("dns: upstreams: %w", err)
 		}

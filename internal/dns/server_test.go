@@ -176,16 +176,19 @@ func TestUpstreamsFromResolvConf(t *testing.T) {
 		name   string
 		listen []string
 		want   []string
+		self   []string
 	}{
 		{"skips our own address", []string{"10.42.0.1:53"},
-			[]string{"192.0.2.53:53", "127.0.0.53:53", "[fe80::1%eth0]:53", "[2001:db8::53]:53"}},
+			[]string{"192.0.2.53:53", "127.0.0.53:53", "[fe80::1%eth0]:53", "[2001:db8::53]:53"}, nil},
+		{"skips an address that reaches us", []string{"10.42.0.1:5353"},
+			[]string{"10.42.0.1:53", "127.0.0.53:53", "[fe80::1%eth0]:53", "[2001:db8::53]:53"}, []string{"192.0.2.53:53"}},
 		{"a wildcard listener is every loopback address", []string{"0.0.0.0:53"},
-			[]string{"10.42.0.1:53", "192.0.2.53:53", "[fe80::1%eth0]:53", "[2001:db8::53]:53"}},
+			[]string{"10.42.0.1:53", "192.0.2.53:53", "[fe80::1%eth0]:53", "[2001:db8::53]:53"}, nil},
 		{"another port is not us", []string{"10.42.0.1:5353"},
-			[]string{"10.42.0.1:53", "192.0.2.53:53", "127.0.0.53:53", "[fe80::1%eth0]:53", "[2001:db8::53]:53"}},
+			[]string{"10.42.0.1:53", "192.0.2.53:53", "127.0.0.53:53", "[fe80::1%eth0]:53", "[2001:db8::53]:53"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := New(Config{Domain: "cluster.local", Source: testSource(), ResolvConf: path, Listen: tc.listen})
+			s, err := New(Config{Domain: "cluster.local", Source: testSource(), ResolvConf: path, Listen: tc.listen, Self: tc.self})
 			if err != nil {
 				t.Fatal(err)
 			}

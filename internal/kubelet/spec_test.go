@@ -99,3 +99,38 @@ func TestPreStopHookRunsOnDeletion(t *testing.T) {
 		t.Fatalf("hooks run: %v", order)
 	}
 }
+
+func TestDNSConfigFollowsThePodsPolicy(t *testing.T) {
+	k := &Kubelet{cfg: Config{ClusterDNS: []string{"10.43.0.10"}, ClusterDomain: "cluster.local"}}
+	cluster := rt.DNSConfig{Servers: []string{"10.43.0.10"},
+		Searches: []string{"web.svc.cluster.local", "svc.cluster.local", "cluster.local"}, Options: []string{"ndots:5"}}
+	for _, tc := range []struct {
+		name   string
+		policy corev1.DNSPolicy
+		host   bool
+		config *corev1.PodDNSConfig
+		want   rt.DNSConfig
+	}{
+		{name: "default is ClusterFirst", want: cluster},
+		{name: "ClusterFirst", policy: corev1.DNSClusterFirst, want: cluster},
+		{name: "ClusterFirst on the host network is Default", policy: corev1.DNSClusterFirst, host: true},
+		{name: "ClusterFirstWithHostNet", policy: corev1.DNSClusterFirstWithHostNet, host: true, want: cluster},
+		{name: "Default: the host's resolvers", policy: corev1.DNSDefault},
+		{name: "None with dnsConfig", policy: corev1.DNSNone,
+			config: &corev1.PodDNSConfig{Nameservers: []string{"192.0.2.53"}, Searches: []string{"example.test"},
+				Options: []corev1.PodDNSConfigOption{{Name: "edns0"}, {Name: "attempts", Value: ptr("2")}}},
+			want: rt.DNSConfig{Servers: []string{"192.0.2.53"}, Searches: []string{"example.test"}, Options: []string{"edns0", "attempts:2"}}},
+		{name: "ClusterFirst with dnsConfig: added, ndots replaced", policy: corev1.DNSClusterFirst,
+			config: &corev1.PodDNSConfig{Searches: []string{"example.test"}, Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr("2")}}},
+			want: rt.DNSConfig{Servers: cluster.Servers, Searches: append(append([]string{}, cluster.Searches...), "example.test"), Options: []string{"ndots:2"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := testPod("p", corev1.Container{Name: "c"})
+			pod.Namespace = "web"
+			pod.Spec.DNSPolicy, pod.Spec.HostNetwork, pod.Spec.DNSConfig = tc.policy, tc.host, tc.config
+			if got := k.dnsConfig(pod); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("dnsConfig = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

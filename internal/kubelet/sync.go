@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -384,7 +385,17 @@ func (k *Kubelet) dnsConfig(pod *corev1.Pod) rt.DNSConfig {
 			if o.Value != nil {
 				opt += ":" + *o.Value
 			}
-			d.Options = append(d.Options, opt)
+			// An option of the pod's replaces the policy's of that name
+			// (ndots:5), as the kubelet merges them.
+			replaced := false
+			for i, have := range d.Options {
+				if name, _, _ := strings.Cut(have, ":"); name == o.Name {
+					d.Options[i], replaced = opt, true
+				}
+			}
+			if !replaced {
+				d.Options = append(d.Options, opt)
+			}
 		}
 	}
 	return d

@@ -164,7 +164,11 @@ func (d *netDeps) run(ctx context.Context) error {
 	server, err := dns.New(dns.Config{
 		Domain: d.cluster.domain, Source: d.dnsSource,
 		Listen: []string{dnsAddr.String()},
-		Log:    d.log.WithField("component", "dns"),
+		// A host whose resolv.conf names the cluster DNS (a node that
+		// is also a client of the cluster) would have it forward to
+		// itself.
+		Self: []string{netip.AddrPortFrom(d.cluster.clusterDNS, 53).String()},
+		Log:  d.log.WithField("component", "dns"),
 	})
 	if err != nil {
 		return err
