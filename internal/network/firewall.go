@@ -81,7 +81,7 @@ func ensureDockerUser(cidr netip.Prefix, log *logrus.Entry) error {
 		want[strings.Join(rule, " ")] = true
 	}
 	if err := removeTagged(bin, func(rule string) bool { return want[rule] }); err != nil {
-		return fmt.Errorf("remove stale rules from Docker's FORWARD chain: %w", err)
+		log.WithError(err).Warnf("Remove stale mizzen rules from %s", dockerUser)
 	}
 	return nil
 }

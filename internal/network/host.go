@@ -36,6 +36,7 @@ func (n *Network) Start(ctx context.Context) error {
 	if err := n.ensureBridge(h, mtu); err != nil {
 		return err
 	}
+	n.reattach(h)
 	if n.cfg.Backend == BackendVXLAN {
 		if err := n.ensureVXLAN(h, underlay, mtu); err != nil {
 			return err
@@ -52,7 +53,12 @@ func (n *Network) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.cfg.Log.WithField("bridge", n.cfg.Bridge).Infof("Pod network ready: %s backend, gateway %v, MTU %d", n.cfg.Backend, n.gateway, mtu)
+	log := n.cfg.Log.WithField("bridge", n.cfg.Bridge)
+	if n.started.Swap(true) {
+		log.Debugf("Pod network checked: %s backend, gateway %v, MTU %d", n.cfg.Backend, n.gateway, mtu)
+	} else {
+		log.Infof("Pod network ready: %s backend, gateway %v, MTU %d", n.cfg.Backend, n.gateway, mtu)
+	}
 	return nil
 }
 
@@ -88,6 +94,9 @@ func (n *Network) underlay(h *netlink.Handle) (netlink.Link, int, error) {
 	}
 	if n.cfg.Backend == BackendVXLAN {
 		mtu -= vxlanOverhead
+		if n.cfg.NodeIP.Unmap().Is6() {
+			mtu -= vxlanOverhead6 - vxlanOverhead // a 40-byte outer header, not 20
+		}
 	}
 	return link, mtu, nil
 }
@@ -123,6 +132,42 @@ func (n *Network) ensureBridge(h *netlink.Handle, mtu int) error {
 		return fmt.Errorf("set %s up: %w", n.cfg.Bridge, err)
 	}
 	return nil
+}
+
+// reattach puts the host veths of allocated sandboxes back on the bridge
+// when they are off it (the bridge was re-created), so that running pods
+// keep their network. Failures are logged: Start goes on.
+func (n *Network) reattach(h *netlink.Handle) {
+	br, err := h.LinkByName(n.cfg.Bridge)
+	if err != nil {
+		n.cfg.Log.WithError(err).Warnf("Find bridge %s to reattach pods", n.cfg.Bridge)
+		return
+	}
+	n.mu.Lock()
+	ids := make([]string, 0, len(n.ipam.state.Allocations))
+	for id := range n.ipam.state.Allocations {
+		ids = append(ids, id)
+	}
+	n.mu.Unlock()
+	for _, id := range ids {
+		name := hostVethName(id)
+		veth, err := h.LinkByName(name)
+		if err != nil || veth.Attrs().MasterIndex == br.Attrs().Index {
+			continue // gone (GC releases it) or in place
+		}
+		err = h.LinkSetMaster(veth, br)
+		if err == nil {
+			err = h.LinkSetHairpin(veth, true)
+		}
+		if err == nil {
+			err = h.LinkSetUp(veth)
+		}
+		if err != nil {
+			n.cfg.Log.WithError(err).WithField("sandbox", id).Warnf("Reattach %s to %s", name, n.cfg.Bridge)
+			continue
+		}
+		n.cfg.Log.WithField("sandbox", id).Infof("Reattached %s to %s", name, n.cfg.Bridge)
+	}
 }
 
 // ensureVXLAN creates or fixes the VXLAN device, re-creating it when its

@@ -51,6 +51,12 @@ func loadIPAM(dir string, cidr netip.Prefix) (*ipam, bool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create IPAM dir: %w", err)
 	}
+	// Temporary files of writes cut short by a crash: never read, so gone.
+	if tmps, err := filepath.Glob(filepath.Join(dir, stateFile+".tmp*")); err == nil {
+		for _, tmp := range tmps {
+			_ = os.Remove(tmp)
+		}
+	}
 	a := &ipam{path: filepath.Join(dir, stateFile), used: map[netip.Addr]string{}}
 	a.state = ipamState{PodCIDR: cidr, Allocations: map[string]*allocation{}}
 	data, err := os.ReadFile(a.path)

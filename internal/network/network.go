@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 )
@@ -46,6 +47,8 @@ const (
 	vxlanVNI      = 1
 	vxlanPort     = 8472
 	vxlanOverhead = 50
+	// vxlanOverhead6 is the VXLAN overhead over an IPv6 underlay.
+	vxlanOverhead6 = 70
 	// routeProtocol tags the routes mizzen owns (rtm_protocol), so that
 	// only those are ever removed.
 	routeProtocol = 0x6d
@@ -73,7 +76,7 @@ type Config struct {
 	// VXLAN is the VXLAN device's name, DefaultVXLAN if empty.
 	VXLAN string
 	// MTU of the pod interfaces; 0 means the MTU of NodeIP's link, minus
-	// the VXLAN overhead with the vxlan backend.
+	// the VXLAN overhead (50 bytes, 70 over IPv6) with the vxlan backend.
 	MTU int
 	// NetNS is the path of the network namespace that stands for the host
 	// (tests run each "host" in its own); empty means the process's own.
@@ -92,6 +95,8 @@ type Network struct {
 	mu   sync.Mutex // guards ipam and mtu
 	ipam *ipam
 	mtu  int // resolved by Start when cfg.MTU is 0
+
+	started atomic.Bool // Start succeeded once (later Starts log quietly)
 }
 
 // withDefaults fills the empty fields of cfg and checks the rest.

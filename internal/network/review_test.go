@@ -1,13 +1,16 @@
 package network
 
 import (
+	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // A sandbox path that turns out to be the host's own namespace (a reused
@@ -88,5 +91,85 @@ func TestStartReplacesDockerUserRulesOfAnOldClusterCIDR(t *testing.T) {
 	}
 	if strings.Contains(out, "10.42.0.0/16") || strings.Count(out, "10.52.0.0/16") != 2 {
 		t.Fatalf("DOCKER-USER after the cluster CIDR changed:\n%s", out)
+	}
+}
+
+// A Node whose podCIDR is outside the cluster CIDR (hand-made, or from
+// another cluster) must not replace the host's own routes, here the
+// underlay's connected route.
+func TestSyncNodesLeavesTheHostsRoutesAlone(t *testing.T) {
+	requireRoot(t)
+	h1, h2 := newNS(t, "host1"), newNS(t, "host2")
+	addUnderlay(t, []string{h1, h2}, []string{"192.168.77.1/24", "192.168.77.2/24"})
+	n1 := startNetwork(t, hostConfig(t, h1, "node1", "192.168.77.1", "10.42.1.0/24", BackendHostGW))
+	bad := fakeNode("node2", "192.168.77.0/24", "192.168.77.2", nil)
+	if err := n1.SyncNodes([]*corev1.Node{bad}); err != nil {
+		t.Logf("SyncNodes: %v", err)
+	}
+	h := nl(t, h1)
+	ul0, err := h.LinkByName("ul0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: prefixNet(netip.MustParsePrefix("192.168.77.0/24"))}, netlink.RT_FILTER_DST)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].LinkIndex != ul0.Attrs().Index || rs[0].Protocol == routeProtocol {
+		t.Fatalf("routes to the underlay after SyncNodes: %+v", rs)
+	}
+}
+
+// VXLAN over an IPv6 underlay costs 70 bytes, not 50 (as flannel counts):
+// a larger pod MTU would black-hole full-size packets.
+func TestVXLANMTUOverAnIPv6Underlay(t *testing.T) {
+	requireRoot(t)
+	host := newNS(t, "host")
+	addUnderlay(t, []string{host}, []string{"fd77::1/64"})
+	cfg := hostConfig(t, host, "node1", "fd77::1", "10.42.1.0/24", BackendVXLAN)
+	startNetwork(t, cfg)
+	vx, err := nl(t, host).LinkByName(DefaultVXLAN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vx.Attrs().MTU != 1430 {
+		t.Fatalf("vxlan MTU over IPv6 = %d, want 1430", vx.Attrs().MTU)
+	}
+}
+
+// Start re-creating a bridge that went away (deleted by hand, or by a
+// cleanup while pods ran) puts the running pods' veths back on it.
+func TestStartReattachesPodsToARecreatedBridge(t *testing.T) {
+	requireRoot(t)
+	host := newNS(t, "host")
+	addUnderlay(t, []string{host}, []string{"192.168.77.1/24"})
+	cfg := hostConfig(t, host, "node1", "192.168.77.1", "10.42.1.0/24", BackendHostGW)
+	n := startNetwork(t, cfg)
+	a, _, ipA := setUp(t, n, "a")
+	h := nl(t, host)
+	if err := deleteLink(h, DefaultBridge); err != nil {
+		t.Fatal(err)
+	}
+	restarted := startNetwork(t, cfg)
+	b, _, _ := setUp(t, restarted, "b")
+	requireTalk(t, b, echoServer(t, a, ipA))
+}
+
+// Temporary state files left by a crash between write and rename do not
+// pile up: New removes them.
+func TestNewRemovesLeftoverTemporaryStateFiles(t *testing.T) {
+	dir := t.TempDir()
+	n := newTestNetwork(t, dir, "10.42.1.0/24")
+	mustAllocate(t, n, "a")
+	leftover := filepath.Join(dir, stateFile+".tmp123")
+	if err := os.WriteFile(leftover, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again := newTestNetwork(t, dir, "10.42.1.0/24")
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover temporary file still there: %v", err)
+	}
+	if !again.IP("a").IsValid() {
+		t.Fatal("allocation lost")
 	}
 }

@@ -21,8 +21,8 @@ type remote struct {
 }
 
 // remotes picks from nodes the ones this node routes to: not itself, with
-// a pod CIDR and an underlay address of the pod CIDR's family and, for
-// vxlan, a VTEP MAC.
+// a pod CIDR inside the cluster CIDR, an underlay address of the pod
+// CIDR's family and, for vxlan, a VTEP MAC.
 func (n *Network) remotes(nodes []*corev1.Node) []remote {
 	var out []remote
 	for _, node := range nodes {
@@ -57,6 +57,10 @@ func (n *Network) remoteOf(node *corev1.Node) (r remote, why string) {
 	}
 	if r.podCIDR.Overlaps(n.cfg.PodCIDR) {
 		return r, fmt.Sprintf("its pod CIDR %v overlaps ours", r.podCIDR)
+	}
+	if c := n.cfg.ClusterCIDR; c.IsValid() && (!c.Contains(r.podCIDR.Addr()) || r.podCIDR.Bits() < c.Bits()) {
+		// A route to it could replace one of the host's own.
+		return r, fmt.Sprintf("its pod CIDR %v is outside the cluster CIDR %v", r.podCIDR, c)
 	}
 	for _, a := range node.Status.Addresses {
 		if a.Type != corev1.NodeInternalIP {

@@ -45,6 +45,7 @@ func TestRemotesPicksRoutableNodes(t *testing.T) {
 		{"host-gw needs no MAC", BackendHostGW, fakeNode("n2", "10.42.2.0/24", "192.168.77.2", nil), "10.42.2.0/24"},
 		{"overlapping pod CIDR", BackendHostGW, fakeNode("n2", "10.42.1.0/25", "192.168.77.2", nil), ""},
 		{"other family only", BackendHostGW, fakeNode("n2", "fd42::/64", "192.168.77.2", nil), ""},
+		{"pod CIDR outside the cluster CIDR", BackendHostGW, fakeNode("n2", "192.168.77.0/24", "192.168.77.2", nil), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,7 +157,6 @@ func (d *netDeps) run(ctx context.Context) error {
 	if d.onReady != nil {
 		d.onReady()
 	}
-	d.log.WithFields(logrus.Fields{"podCIDR": podCIDR, "backend": d.cluster.backend}).Info("pod network ready")
 
 	gw := n.Gateway()
 	dnsAddr, err := dnsAddress(gw)
@@ -286,12 +288,23 @@ func (d *netDeps) syncRoutes(ctx context.Context, n *network.Network) error {
 			return nil
 		case <-d.nodesKick:
 		case <-resync.C:
+			// Start again: it is idempotent, and puts back what others
+			// removed or never saw (dockerd creating DOCKER-USER with
+			// its FORWARD DROP after the agent started, a deleted bridge).
+			if err := n.Start(ctx); err != nil && ctx.Err() == nil {
+				d.log.WithError(err).Warn("pod network")
+			}
 		}
 	}
 }
 
-// nodeChanged is the node informer's handler.
-func (d *netDeps) nodeChanged(_, _ *corev1.Node) {
+// nodeChanged is the node informer's handler: routes follow nodes coming
+// and going and their podCIDRs, addresses and network annotations, not
+// their status heartbeats.
+func (d *netDeps) nodeChanged(old, cur *corev1.Node) {
+	if old != nil && cur != nil && !routesDiffer(old, cur) {
+		return
+	}
 	select {
 	case d.nodesKick <- struct{}{}:
 	default:
@@ -314,6 +327,23 @@ func (d *netDeps) endpointsChanged() {
 	if p := d.proxy.Load(); p != nil {
 		p.Changed()
 	}
+}
+
+// routesDiffer reports whether a node's change matters to the routes to
+// its pods.
+func routesDiffer(a, b *corev1.Node) bool {
+	if a.Spec.PodCIDR != b.Spec.PodCIDR || !slices.Equal(a.Spec.PodCIDRs, b.Spec.PodCIDRs) ||
+		!slices.Equal(a.Status.Addresses, b.Status.Addresses) {
+		return true
+	}
+	for _, m := range []map[string]string{a.Annotations, b.Annotations} {
+		for k := range m {
+			if strings.HasPrefix(k, "mizzen.io/") && a.Annotations[k] != b.Annotations[k] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cacheSource answers the DNS server from the agent's informers, with
@@ -406,8 +436,12 @@ func Cleanup(dataDir string, log *logrus.Entry) error {
 	if err := proxy.Cleanup(""); err != nil {
 		errs = append(errs, fmt.Errorf("nftables table: %w", err))
 	}
-	if err := network.Cleanup(network.Config{StateDir: filepath.Join(dataDir, "agent", "ipam")}); err != nil {
+	ipam := filepath.Join(dataDir, "agent", "ipam")
+	if err := network.Cleanup(network.Config{StateDir: ipam}); err != nil {
 		errs = append(errs, fmt.Errorf("pod network: %w", err))
+	}
+	if err := os.RemoveAll(ipam); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		log.Info("removed the pod network and the Service proxy's rules")

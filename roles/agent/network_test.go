@@ -68,3 +68,31 @@ func TestCacheSourceIndexesServicesByClusterIP(t *testing.T) {
 		t.Fatalf("10.43.0.20 after reuse: %v %v", got, ok)
 	}
 }
+
+func TestRoutesFollowNodeChangesThatMatter(t *testing.T) {
+	base := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Annotations: map[string]string{"mizzen.io/vxlan-vtep-mac": "02:00:00:00:00:01"}},
+		Spec:   corev1.NodeSpec{PodCIDR: "10.42.1.0/24", PodCIDRs: []string{"10.42.1.0/24"}},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.99.0.2"}}}}
+	for _, tc := range []struct {
+		name   string
+		change func(n *corev1.Node)
+		want   bool
+	}{
+		{"a heartbeat", func(n *corev1.Node) {
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		}, false},
+		{"another annotation", func(n *corev1.Node) { n.Annotations["example.com/x"] = "y" }, false},
+		{"the podCIDR", func(n *corev1.Node) { n.Spec.PodCIDR, n.Spec.PodCIDRs = "10.42.2.0/24", []string{"10.42.2.0/24"} }, true},
+		{"the address", func(n *corev1.Node) { n.Status.Addresses[0].Address = "10.99.0.3" }, true},
+		{"the VTEP MAC", func(n *corev1.Node) { n.Annotations["mizzen.io/vxlan-vtep-mac"] = "02:00:00:00:00:02" }, true},
+		{"a network annotation added", func(n *corev1.Node) { n.Annotations["mizzen.io/public-ip"] = "10.99.0.2" }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := base.DeepCopy()
+			tc.change(cur)
+			if got := routesDiffer(base, cur); got != tc.want {
+				t.Fatalf("routesDiffer = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
