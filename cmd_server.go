@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mizzen-dev/mizzen/manifests"
 	"github.com/mizzen-dev/mizzen/roles/server"
 )
 
@@ -49,6 +51,7 @@ func serverCommand() *cli.Command {
 		&cli.IntFlag{Name: "etcd-client-port", Value: 2379, Usage: "embedded etcd client port (127.0.0.1)", EnvVars: env("etcd-client-port")},
 		&cli.IntFlag{Name: "etcd-peer-port", Value: 2380, Usage: "embedded etcd peer port (127.0.0.1)", EnvVars: env("etcd-peer-port")},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run the control plane only", EnvVars: env("disable-agent")},
+		&cli.StringSliceFlag{Name: "disable", Usage: "do not deploy a bundled manifest: " + strings.Join(manifests.Names(), ", ") + " (repeatable)", EnvVars: env("disable")},
 		&cli.DurationFlag{Name: "node-monitor-grace-period", Value: 40 * time.Second, Usage: "how long a node may go without a heartbeat before it is NotReady", EnvVars: env("node-monitor-grace-period")},
 		&cli.Int64Flag{Name: "default-not-ready-toleration-seconds", Value: 300, Usage: "toleration of the not-ready taint added to pods", EnvVars: env("default-not-ready-toleration-seconds")},
 		&cli.Int64Flag{Name: "default-unreachable-toleration-seconds", Value: 300, Usage: "toleration of the unreachable taint added to pods", EnvVars: env("default-unreachable-toleration-seconds")},
@@ -56,7 +59,7 @@ func serverCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "server",
 		Usage:  "run the control plane (and, unless --disable-agent, a node)",
-		Flags:  append(append(flags, agentFlags()...), globalFlags()...),
+		Flags:  append(append(append(flags, snapshotServerFlags()...), agentFlags()...), globalFlags()...),
 		Action: runServer,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
@@ -143,6 +146,15 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 	}
 	if cfg.DataDir == "" {
 		return cfg, usageError{fmt.Errorf("--data-dir must not be empty")}
+	}
+	for _, name := range c.StringSlice("disable") {
+		if !slices.Contains(manifests.Names(), name) {
+			return cfg, usageError{fmt.Errorf("--disable: %q is not a bundled manifest (%s)", name, strings.Join(manifests.Names(), ", "))}
+		}
+		cfg.Disable = append(cfg.Disable, name)
+	}
+	if err := snapshotServerConfig(c, &cfg); err != nil {
+		return cfg, err
 	}
 	if !cfg.DisableAgent {
 		if cfg.Agent, err = agentConfig(c); err != nil {

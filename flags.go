@@ -25,7 +25,7 @@ func globalFlags() []cli.Flag {
 // logger builds the root logger from the global flags.
 func logger(c *cli.Context) (*logrus.Logger, error) {
 	l := logrus.New()
-	switch f := c.String("log-format"); f {
+	switch f := lineageString(c, "log-format"); f {
 	case "text":
 		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	case "json":
@@ -33,10 +33,22 @@ func logger(c *cli.Context) (*logrus.Logger, error) {
 	default:
 		return nil, usageError{fmt.Errorf("--log-format: %q is not text or json", f)}
 	}
-	if c.Bool("debug") {
+	if lineageString(c, "debug") == "true" {
 		l.SetLevel(logrus.DebugLevel)
 	}
 	return l, nil
+}
+
+// lineageString returns a global flag's value from the innermost command
+// that set it: subcommands repeat the global flags, and their defaults
+// would otherwise hide `mizzen --debug server`.
+func lineageString(c *cli.Context, name string) string {
+	for _, x := range c.Lineage() {
+		if x.IsSet(name) {
+			return fmt.Sprint(x.Value(name))
+		}
+	}
+	return fmt.Sprint(c.Value(name))
 }
 
 func parseAddr(flag, s string) (netip.Addr, error) {

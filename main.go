@@ -55,7 +55,9 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			serverCommand(),
 			agentCommand(),
+			etcdSnapshotCommand(),
 			pauseCommand(),
+			checkConfigCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

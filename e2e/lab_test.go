@@ -13,23 +13,23 @@ import (
 // The lab stands for a network of hosts: a bridge in the root network
 // namespace (the server's host, at labGateway) and, for each agent, a
 // network namespace with a veth to that bridge and an address of
-// labSubnet. Traffic stays on addresses the tests create.
-const (
-	labBridge  = "mzlab0"
-	labGateway = "10.99.0.1"
-	labSubnet  = "10.99.0."
-	labComment = "mizzen-e2e-lab"
-)
+// labSubnet. Traffic stays on addresses the tests create. Each test
+// process has a lab of its own (bridge mzlab<N>, subnet 10.99.<N>.0/24),
+// so that concurrent runs of the suite on one machine keep apart.
+const labComment = "mizzen-e2e-lab"
 
 var (
-	labOnce  sync.Once
-	labErr   error
-	labMu    sync.Mutex
-	labHosts = 1 // the last host number given
+	labOnce    sync.Once
+	labErr     error
+	labBridge  string // mzlab<N>
+	labGateway string // 10.99.<N>.1
+	labSubnet  string // "10.99.<N>."
+	labMu      sync.Mutex
+	labHosts   = 1 // the last host number given
 )
 
-// requireLab creates the lab bridge (once per test binary) and lets
-// traffic between lab hosts pass Docker's FORWARD policy.
+// requireLab creates this process's lab bridge (once) and lets traffic
+// between lab hosts pass Docker's FORWARD policy.
 func requireLab(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -38,31 +38,46 @@ func requireLab(t *testing.T) {
 		}
 		t.Skip("SKIPPED LOUDLY: network namespace tests need root")
 	}
-	labOnce.Do(func() {
-		labErr = run("ip", "link", "add", labBridge, "type", "bridge")
-		if labErr != nil && strings.Contains(labErr.Error(), "File exists") {
-			labErr = nil
+	labOnce.Do(func() { labErr = createLab() })
+	if labErr != nil {
+		t.Fatalf("lab network: %v", labErr)
+	}
+}
+
+// createLab takes the first free lab number: creating the bridge is the
+// lock.
+func createLab() error {
+	for i := range 200 {
+		n := (os.Getpid() + i) % 200
+		name := fmt.Sprintf("mzlab%d", n)
+		if err := run("ip", "link", "add", name, "type", "bridge"); err != nil {
+			if strings.Contains(err.Error(), "File exists") {
+				continue
+			}
+			return err
 		}
+		labBridge, labSubnet = name, fmt.Sprintf("10.99.%d.", n)
+		labGateway = labSubnet + "1"
 		for _, args := range [][]string{
-			{"ip", "addr", "replace", labGateway + "/24", "dev", labBridge},
+			{"ip", "addr", "add", labGateway + "/24", "dev", labBridge},
 			{"ip", "link", "set", labBridge, "up"},
 		} {
-			if labErr == nil {
-				labErr = run(args...)
+			if err := run(args...); err != nil {
+				return err
 			}
 		}
 		// Bridged frames go through iptables (br_netfilter), where Docker
 		// drops what it does not know.
-		if labErr == nil && run("iptables", "-w", "-n", "-L", "DOCKER-USER") == nil {
-			rule := []string{"DOCKER-USER", "-i", labBridge, "-o", labBridge, "-m", "comment", "--comment", labComment, "-j", "ACCEPT"}
-			if run(append([]string{"iptables", "-w", "-C"}, rule...)...) != nil {
-				labErr = run(append([]string{"iptables", "-w", "-I"}, rule...)...)
-			}
+		if run("iptables", "-w", "-n", "-L", "DOCKER-USER") == nil {
+			return run(append([]string{"iptables", "-w", "-I"}, labAcceptRule()...)...)
 		}
-	})
-	if labErr != nil {
-		t.Fatalf("lab network: %v", labErr)
+		return nil
 	}
+	return fmt.Errorf("no free lab bridge mzlab0..mzlab199")
+}
+
+func labAcceptRule() []string {
+	return []string{"DOCKER-USER", "-i", labBridge, "-o", labBridge, "-m", "comment", "--comment", labComment, "-j", "ACCEPT"}
 }
 
 // labHost creates a network namespace standing for a host on the lab
@@ -78,8 +93,8 @@ func labHost(t *testing.T) (netns, ip string) {
 		t.Fatal("lab: out of host addresses")
 	}
 	ip = labSubnet + strconv.Itoa(n)
-	netns = fmt.Sprintf("mzlab-%d-%d", os.Getpid(), n)
-	veth := fmt.Sprintf("mzl%d", n)
+	netns = fmt.Sprintf("%s-%d", labBridge, n)
+	veth := fmt.Sprintf("%sh%d", labBridge, n)
 	_ = run("ip", "netns", "del", netns)
 	_ = run("ip", "link", "del", veth)
 	steps := [][]string{
@@ -103,10 +118,18 @@ func labHost(t *testing.T) (netns, ip string) {
 	return netns, ip
 }
 
-// labTeardown removes the lab bridge and its accept rule, and the pod
-// network the servers' own agents set up in the root namespace.
+// labTeardown removes this process's lab bridge and its accept rule and,
+// unless another test process still runs a lab, the pod network the
+// servers' own agents set up in the root namespace.
 func labTeardown() {
 	if os.Geteuid() != 0 {
+		return
+	}
+	if labBridge != "" {
+		_ = run("ip", "link", "del", labBridge)
+		_ = run(append([]string{"iptables", "-w", "-D"}, labAcceptRule()...)...)
+	}
+	if out, err := exec.Command("ip", "-br", "link", "show", "type", "bridge").CombinedOutput(); err != nil || strings.Contains(string(out), "mzlab") {
 		return
 	}
 	if binary != "" {
@@ -118,8 +141,6 @@ func labTeardown() {
 			os.RemoveAll(dir)
 		}
 	}
-	_ = run("ip", "link", "del", labBridge)
-	_ = run("iptables", "-w", "-D", "DOCKER-USER", "-i", labBridge, "-o", labBridge, "-m", "comment", "--comment", labComment, "-j", "ACCEPT")
 }
 
 // run runs a command, returning its output in the error.

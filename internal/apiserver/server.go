@@ -37,6 +37,8 @@ type Config struct {
 	// Kubelet is how the API server reaches kubelets (nil: pods/log, exec
 	// and attach answer 503).
 	Kubelet *KubeletClient
+	// Metrics, when set, counts requests and is served at /metrics.
+	Metrics *Metrics
 	Log     *logrus.Entry
 }
 
@@ -57,6 +59,9 @@ func New(cfg Config) *Server {
 // Handler returns the routed, authenticated handler.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
+	if s.cfg.Metrics != nil {
+		r.Use(s.instrument) // first, to count the 500s of recovered panics
+	}
 	r.Use(s.recoverPanics)
 	if s.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		r.Use(s.logRequests)
@@ -71,6 +76,9 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.cfg.Version)
 	})
+	if s.cfg.Metrics != nil {
+		r.Get("/metrics", s.serveMetrics)
+	}
 	for _, m := range s.cfg.Mounts {
 		m(r)
 	}

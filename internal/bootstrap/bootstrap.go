@@ -26,9 +26,6 @@ import (
 type Config struct {
 	// ServiceIP is the kubernetes Service's ClusterIP.
 	ServiceIP netip.Addr
-	// ClusterDNS is the kube-dns Service's ClusterIP (zero: no such
-	// Service), which the agents' DNS servers answer on.
-	ClusterDNS netip.Addr
 	// AdvertiseIP and Port are the API server's endpoint.
 	AdvertiseIP netip.Addr
 	Port        int
@@ -157,11 +154,6 @@ func (b *Bootstrap) ensure(ctx context.Context) error {
 	if err := b.ensureEndpoints(ctx); err != nil {
 		return err
 	}
-	if b.cfg.ClusterDNS.IsValid() {
-		if err := b.create(ctx, b.kind("", "services"), "kube-system", kubeDNS(b.cfg.ClusterDNS)); err != nil {
-			return fmt.Errorf("kube-dns service: %w", err)
-		}
-	}
 	return b.serviceAccounts(ctx)
 }
 
@@ -242,23 +234,4 @@ func (b *Bootstrap) serviceAccount(ctx context.Context, ns *corev1.Namespace) er
 		return nil // the namespace is going away
 	}
 	return err
-}
-
-// kubeDNS is the cluster DNS Service, as clusters with CoreDNS have it. It
-// holds the DNS ClusterIP so no other Service gets it; it has no selector
-// and no endpoints: every agent answers on that address itself (the proxy
-// sends it to the node's own DNS server).
-func kubeDNS(ip netip.Addr) *corev1.Service {
-	labels := map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", "kubernetes.io/cluster-service": "true"}
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system", Labels: labels,
-			Annotations: map[string]string{"mizzen.io/served-by": "each node's agent"}},
-		Spec: corev1.ServiceSpec{
-			ClusterIP: ip.String(),
-			Ports: []corev1.ServicePort{
-				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
-				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
-			},
-		},
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -64,7 +65,10 @@ type Env struct {
 	Resources Resources
 	Client    Client
 	Config    Config
-	Log       *logrus.Entry
+	// Metrics is where controllers' queues and the scheduler register
+	// their metrics (nil: nowhere).
+	Metrics prometheus.Registerer
+	Log     *logrus.Entry
 }
 
 // Recorder returns an event recorder for a component.

@@ -40,10 +40,19 @@ type Config struct {
 	TLSDir string
 	// CAFile, CertFile and KeyFile authenticate to external Endpoints.
 	CAFile, CertFile, KeyFile string
-	// Name is the member name (defaults to "mizzen").
+	// Name is the member name (defaults to MemberName).
 	Name string
-	Log  *logrus.Entry
+	// ForceNewCluster starts the embedded etcd as the only member of its
+	// cluster, whatever its data says (--cluster-reset).
+	ForceNewCluster bool
+	Log             *logrus.Entry
 }
+
+// MemberName is the embedded etcd's default member name.
+const MemberName = "mizzen"
+
+// PeerURL is the embedded etcd's peer URL for port.
+func PeerURL(port int) string { return "https://127.0.0.1:" + strconv.Itoa(port) }
 
 // Datastore is an open etcd and a client for it.
 type Datastore struct {
@@ -95,7 +104,7 @@ func openEmbedded(ctx context.Context, cfg Config) (*Datastore, error) {
 	}
 	name := cfg.Name
 	if name == "" {
-		name = "mizzen"
+		name = MemberName
 	}
 	tlsDir := cfg.TLSDir
 	if tlsDir == "" {
@@ -116,6 +125,7 @@ func openEmbedded(ctx context.Context, cfg Config) (*Datastore, error) {
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	ec.InitialCluster = name + "=" + peer.String()
+	ec.ForceNewCluster = cfg.ForceNewCluster
 	ec.ListenMetricsUrls = nil
 	ec.EnableGRPCGateway = false
 	// A lone member elects itself after 1-10 ticks: short ticks make that

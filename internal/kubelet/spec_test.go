@@ -122,7 +122,7 @@ func TestDNSConfigFollowsThePodsPolicy(t *testing.T) {
 			want: rt.DNSConfig{Servers: []string{"192.0.2.53"}, Searches: []string{"example.test"}, Options: []string{"edns0", "attempts:2"}}},
 		{name: "ClusterFirst with dnsConfig: added, ndots replaced", policy: corev1.DNSClusterFirst,
 			config: &corev1.PodDNSConfig{Searches: []string{"example.test"}, Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr("2")}}},
-			want: rt.DNSConfig{Servers: cluster.Servers, Searches: append(append([]string{}, cluster.Searches...), "example.test"), Options: []string{"ndots:2"}}},
+			want:   rt.DNSConfig{Servers: cluster.Servers, Searches: append(append([]string{}, cluster.Searches...), "example.test"), Options: []string{"ndots:2"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := testPod("p", corev1.Container{Name: "c"})

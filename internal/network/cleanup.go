@@ -28,9 +28,18 @@ func Cleanup(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("clean up pod network: list links: %w", err)
 	}
+	bridge := -1
+	for _, l := range links {
+		if l.Attrs().Name == cfg.Bridge {
+			bridge = l.Attrs().Index
+		}
+	}
 	for _, l := range links {
 		name := l.Attrs().Name
-		if strings.HasPrefix(name, hostVethPrefix) && l.Type() == "veth" {
+		// Only pods' host ends: on our bridge, or named like one (mz and
+		// 12 hex digits of a container ID); other mz* links are not ours.
+		ours := l.Attrs().MasterIndex == bridge || isHostVethName(name)
+		if strings.HasPrefix(name, hostVethPrefix) && l.Type() == "veth" && ours {
 			if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
 			}
@@ -52,4 +61,18 @@ func Cleanup(cfg Config) error {
 	}
 	cfg.Log.Info("Pod network removed")
 	return nil
+}
+
+// isHostVethName reports whether name is hostVethName of a container ID.
+func isHostVethName(name string) bool {
+	id, ok := strings.CutPrefix(name, hostVethPrefix)
+	if !ok || len(id) != 12 {
+		return false
+	}
+	for _, c := range id {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -223,3 +223,18 @@ func TestLastAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestIsHostVethName(t *testing.T) {
+	for name, want := range map[string]bool{
+		hostVethName("0123456789abcdef0123"): true,
+		"mz0123456789ab":                     true,
+		"mzlab12h3":                          false,
+		"mz0123456789":                       false,
+		"mz0123456789aB":                     false,
+		"eth0":                               false,
+	} {
+		if got := isHostVethName(name); got != want {
+			t.Errorf("isHostVethName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -36,6 +36,16 @@ type part struct {
 	chains   []*Chain
 	sets     []*Set
 	elements map[string][]Element // fixed map name -> elements
+	udp      []udpPort            // the service's UDP ports, for conntrack cleanup
+}
+
+// udpPort is where one UDP service port sends traffic: conntrack entries
+// from its frontends to an endpoint it no longer uses must be deleted, or
+// a client that keeps its socket keeps reaching the old endpoint.
+type udpPort struct {
+	id        string
+	frontends []netip.AddrPort // a zero address stands for the NodePort on any local address
+	endpoints []netip.AddrPort
 }
 
 // compiler builds parts for one configuration.
@@ -268,6 +278,19 @@ func (c *compiler) servicePort(svc *corev1.Service, sp corev1.ServicePort, clust
 	externalLocal := hasExternal && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 
 	all, local := c.endpoints(sp, slices)
+	if proto == protoUDP {
+		u := udpPort{id: id}
+		for _, ip := range append(append([]netip.Addr(nil), clusterIPs...), externalIPs...) {
+			u.frontends = append(u.frontends, netip.AddrPortFrom(ip, port))
+		}
+		if nodePort != 0 {
+			u.frontends = append(u.frontends, netip.AddrPortFrom(netip.Addr{}, nodePort))
+		}
+		for _, e := range append(append([]endpoint(nil), all...), local...) {
+			u.endpoints = append(u.endpoints, e.addrPort())
+		}
+		c.cur.udp = append(c.cur.udp, u)
+	}
 	if len(all) == 0 {
 		reject := Goto(chainReject)
 		for _, ip := range append(append([]netip.Addr(nil), clusterIPs...), externalIPs...) {

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,8 +33,8 @@ type netlinkApplier struct {
 // the kernel queues one acknowledgement per object.
 const sockBuffer = 64 << 20
 
-func (a netlinkApplier) conn() (*nftables.Conn, error) {
-	opts := []nftables.ConnOption{nftables.WithSockOptions(bigBuffers)}
+func (a netlinkApplier) conn(extra ...nftables.ConnOption) (*nftables.Conn, error) {
+	opts := append([]nftables.ConnOption{nftables.WithSockOptions(bigBuffers)}, extra...)
 	if a.netnsFd >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(a.netnsFd))
 	}
@@ -179,17 +182,86 @@ func (a netlinkApplier) commit(msgs []netlink.Message) error {
 	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
 		return err
 	}
+	return awaitBatch(c, sent, sent[last].Header.Sequence)
+}
+
+// awaitBatch reads the kernel's answers to a sent batch until the
+// acknowledgement of the message numbered ack. It reads them raw, unlike
+// netlink.Conn.Receive, to name the message an error refers to: the kernel
+// rejected it, and with it the whole transaction.
+func awaitBatch(c *netlink.Conn, sent []netlink.Message, ack uint32) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netlink raw conn: %w", err)
+	}
+	buf := make([]byte, 1<<16)
 	for {
-		replies, err := c.Receive()
-		if err != nil {
-			return err // the kernel rejected a message: nothing was applied
+		var n int
+		var rerr error
+		if err := raw.Read(func(fd uintptr) bool {
+			n, _, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return rerr != unix.EAGAIN && rerr != unix.EINTR
+		}); err != nil {
+			return fmt.Errorf("receive nftables acknowledgement: %w", err)
 		}
-		for _, r := range replies {
-			if r.Header.Type == netlink.Error && r.Header.Sequence == sent[last].Header.Sequence {
-				return nil
+		if rerr != nil {
+			return fmt.Errorf("receive nftables acknowledgement: %w", rerr)
+		}
+		for b := buf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
+			l := int(binary.NativeEndian.Uint32(b[0:4]))
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return fmt.Errorf("malformed netlink answer (%d bytes, length %d)", len(b), l)
 			}
+			// An error message: errno, then the header of the message it answers.
+			if binary.NativeEndian.Uint16(b[4:6]) == unix.NLMSG_ERROR && l >= unix.NLMSG_HDRLEN+4+unix.NLMSG_HDRLEN {
+				errno := -int32(binary.NativeEndian.Uint32(b[16:20]))
+				seq := binary.NativeEndian.Uint32(b[28:32])
+				if errno != 0 {
+					return fmt.Errorf("the kernel refused %s: %w", describeMessage(sent, seq), syscall.Errno(errno))
+				}
+				if seq == ack {
+					return nil
+				}
+			}
+			b = b[min(len(b), (l+3)&^3):]
 		}
 	}
+}
+
+// describeMessage names the sent message numbered seq: its position, kind
+// and the object it is about.
+func describeMessage(sent []netlink.Message, seq uint32) string {
+	for i, m := range sent {
+		if m.Header.Sequence != seq {
+			continue
+		}
+		kinds := map[int]struct {
+			what string
+			attr uint16 // the attribute naming the object
+		}{
+			unix.NFT_MSG_NEWTABLE: {"add table", unix.NFTA_TABLE_NAME}, unix.NFT_MSG_DELTABLE: {"delete table", unix.NFTA_TABLE_NAME},
+			unix.NFT_MSG_NEWCHAIN: {"add chain", unix.NFTA_CHAIN_NAME}, unix.NFT_MSG_DELCHAIN: {"delete chain", unix.NFTA_CHAIN_NAME},
+			unix.NFT_MSG_NEWRULE: {"add rule to chain", unix.NFTA_RULE_CHAIN}, unix.NFT_MSG_DELRULE: {"delete rules of chain", unix.NFTA_RULE_CHAIN},
+			unix.NFT_MSG_NEWSET: {"add set", unix.NFTA_SET_NAME}, unix.NFT_MSG_DELSET: {"delete set", unix.NFTA_SET_NAME},
+			unix.NFT_MSG_NEWSETELEM: {"add elements to set", unix.NFTA_SET_ELEM_LIST_SET}, unix.NFT_MSG_DELSETELEM: {"delete elements of set", unix.NFTA_SET_ELEM_LIST_SET},
+		}
+		k, ok := kinds[int(m.Header.Type&0xff)]
+		if !ok {
+			return fmt.Sprintf("message %d of %d (type %#x)", i, len(sent), uint16(m.Header.Type))
+		}
+		name := "?"
+		if len(m.Data) > 4 { // after the nfgenmsg header
+			if attrs, err := netlink.UnmarshalAttributes(m.Data[4:]); err == nil {
+				for _, a := range attrs {
+					if a.Type == k.attr {
+						name = strings.TrimRight(string(a.Data), "\x00")
+					}
+				}
+			}
+		}
+		return fmt.Sprintf("message %d of %d (%s %s)", i, len(sent), k.what, name)
+	}
+	return fmt.Sprintf("an unknown message (sequence %d)", seq)
 }
 
 // elementsChunk bounds the elements per netlink message: the element list
@@ -230,12 +302,78 @@ func nftSet(t *nftables.Table, s *Set) *nftables.Set {
 func nftElements(s *Set, elems []Element) []nftables.SetElement {
 	out := make([]nftables.SetElement, len(elems))
 	for i, e := range elems {
-		out[i] = nftables.SetElement{Key: elementKey(s.Key, e)}
+		out[i] = nftables.SetElement{Key: elementKey(s.Key, e), Timeout: e.Timeout}
 		if s.Map {
 			out[i].VerdictData = e.Verdict.nft()
 		}
 	}
 	return out
+}
+
+// tableChecker is implemented by appliers that can tell whether the table
+// still exists; the proxy rewrites it in full when it does not.
+type tableChecker interface {
+	hasTable(table string) (bool, error)
+}
+
+// hasTable reports whether table (family ip) exists.
+func (a netlinkApplier) hasTable(table string) (bool, error) {
+	c, err := a.conn()
+	if err != nil {
+		return false, err
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false, fmt.Errorf("list nftables tables: %w", err)
+	}
+	for _, t := range tables {
+		if t.Name == table {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// affinityReader is implemented by appliers that can read the kernel's
+// session affinity entries, which a full sync carries over.
+type affinityReader interface {
+	dynamicElements(table string) (map[string][]Element, error)
+}
+
+// dynamicElements returns the elements of the table's dynamic sets (client
+// addresses) with the time they have left, by set name; nothing when the
+// table does not exist.
+func (a netlinkApplier) dynamicElements(table string) (map[string][]Element, error) {
+	if ok, err := a.hasTable(table); err != nil || !ok {
+		return nil, err
+	}
+	c, err := a.conn(nftables.AsLasting()) // one socket for the many set reads
+	if err != nil {
+		return nil, err
+	}
+	defer c.CloseLasting()
+	sets, err := c.GetSets(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: table})
+	if err != nil {
+		return nil, fmt.Errorf("list sets of table ip %s: %w", table, err)
+	}
+	out := map[string][]Element{}
+	for _, s := range sets {
+		if !s.Dynamic {
+			continue
+		}
+		elems, err := c.GetSetElements(s)
+		if err != nil {
+			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
+		}
+		for _, e := range elems {
+			addr, ok := netip.AddrFromSlice(e.Key)
+			// An element without a timeout would never expire.
+			if ok && addr.Is4() && e.Expires >= time.Millisecond {
+				out[s.Name] = append(out[s.Name], Element{Addr: addr, Timeout: e.Expires})
+			}
+		}
+	}
+	return out, nil
 }
 
 // deleteTable removes the table if it exists.

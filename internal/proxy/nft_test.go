@@ -303,3 +303,41 @@ func TestKernelAcceptsEveryCompiledCase(t *testing.T) {
 		prev = next
 	}
 }
+
+// A table deleted behind the proxy's back (`nft flush ruleset` by a host
+// firewall reload) comes back on the next sync, even without a change.
+func TestSyncRestoresATableDeletedBehindItsBack(t *testing.T) {
+	ns, h := testNetns(t)
+	p := newProxier(testConfig, netlinkApplier{netnsFd: int(h)})
+	services := []*corev1.Service{svc("default", "web", "10.43.0.20", 80)}
+	slices := []*discoveryv1.EndpointSlice{slice("default", "web", "web-1", "", 8080, ep{ip: "10.42.1.5"})}
+	if err := p.Sync(services, slices); err != nil {
+		t.Fatal(err)
+	}
+	nsExec(t, ns, "nft", "flush", "ruleset")
+	if err := p.Sync(services, slices); err != nil {
+		t.Fatalf("sync after the table was deleted: %v", err)
+	}
+	checkKernel(t, h, Compile(testConfig, services, slices))
+}
+
+// A transaction the kernel refuses fails as a whole and says which message
+// the kernel refused.
+func TestRefusedTransactionNamesTheRefusedMessage(t *testing.T) {
+	_, h := testNetns(t)
+	a := netlinkApplier{netnsFd: int(h)}
+	if err := a.Apply("mizzen", fullSync(Compile(testConfig, nil, nil))); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Apply("mizzen", []Op{
+		{Kind: OpAddChain, Name: "fine", Chain: &Chain{Name: "fine"}},
+		{Kind: OpAddRule, Name: "no-such-chain", Rule: Rule{Verdict{Kind: VerdictAccept}}},
+		{Kind: OpAddRule, Name: "fine", Rule: Rule{Verdict{Kind: VerdictAccept}}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "no-such-chain") {
+		t.Fatalf("got error %v, want one naming the chain no-such-chain", err)
+	}
+	if got := readBack(t, h, "mizzen"); got.rules["fine"] != 0 || len(got.rules) != len(expectedView(Compile(testConfig, nil, nil)).rules) {
+		t.Errorf("a refused transaction changed the table:\n%s", got)
+	}
+}

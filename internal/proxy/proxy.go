@@ -59,7 +59,8 @@ type Proxier struct {
 	mu       sync.Mutex
 	applied  *rendered // what the kernel holds; nil forces a full sync
 	lastFull time.Time
-	parts    partCache // compiled services, reused while unchanged
+	parts    partCache          // compiled services, reused while unchanged
+	udp      map[string]udpPort // the UDP service ports the kernel holds
 }
 
 // New returns a proxier that manages its table in the current network
@@ -105,6 +106,15 @@ func (p *Proxier) Sync(services []*corev1.Service, slices []*discoveryv1.Endpoin
 
 	var ops []Op
 	full := p.applied == nil || start.Sub(p.lastFull) >= p.cfg.FullResync
+	if tc, ok := p.applier.(tableChecker); ok && !full {
+		// Someone may have deleted the table (a host firewall's `nft flush
+		// ruleset`): an empty difference would leave services broken until
+		// the next full resync.
+		if present, err := tc.hasTable(p.cfg.table()); err == nil && !present {
+			p.log.Warn("nftables table deleted by someone else, rewriting it")
+			full = true
+		}
+	}
 	if !full {
 		var ok bool
 		ops, ok = incremental(p.applied, next)
@@ -112,6 +122,7 @@ func (p *Proxier) Sync(services []*corev1.Service, slices []*discoveryv1.Endpoin
 	}
 	if full {
 		ops = fullSync(next.rs)
+		ops = append(ops, p.keptAffinity(next.rs)...)
 	}
 	if len(ops) == 0 {
 		return nil
@@ -121,6 +132,16 @@ func (p *Proxier) Sync(services []*corev1.Service, slices []*discoveryv1.Endpoin
 		return fmt.Errorf("sync table %s: %w", p.cfg.table(), err)
 	}
 	p.applied = next
+	udp := udpPorts(parts)
+	if stale := staleUDPFlows(p.udp, udp); len(stale) > 0 {
+		if cc, ok := p.applier.(conntrackCleaner); ok {
+			// As kube-proxy: a failure is logged, the rules are right anyway.
+			if err := cc.clearUDP(stale); err != nil {
+				p.log.WithError(err).Warn("delete conntrack entries of removed UDP endpoints")
+			}
+		}
+	}
+	p.udp = udp
 	if full {
 		p.lastFull = start
 	}
@@ -188,4 +209,35 @@ func Cleanup(table string) error {
 		table = DefaultTable
 	}
 	return netlinkApplier{netnsFd: -1}.deleteTable(table)
+}
+
+// keptAffinity returns the ops that put the kernel's session affinity
+// entries back into the dynamic sets a full sync recreates: kube-proxy never
+// drops them, so clients keep their endpoint over restarts and resyncs.
+func (p *Proxier) keptAffinity(rs *Ruleset) []Op {
+	ar, ok := p.applier.(affinityReader)
+	if !ok {
+		return nil
+	}
+	var dynamic []*Set
+	for _, s := range rs.Sets {
+		if s.Dynamic {
+			dynamic = append(dynamic, s)
+		}
+	}
+	if len(dynamic) == 0 {
+		return nil
+	}
+	have, err := ar.dynamicElements(p.cfg.table())
+	if err != nil {
+		p.log.WithError(err).Warn("read session affinity entries: clients may change endpoints")
+		return nil
+	}
+	var ops []Op
+	for _, s := range dynamic {
+		if elems := have[s.Name]; len(elems) > 0 {
+			ops = append(ops, Op{Kind: OpAddElements, Name: s.Name, Set: s, Elements: elems})
+		}
+	}
+	return ops
 }

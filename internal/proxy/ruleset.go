@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Ruleset is the desired content of the proxy's nftables table: plain data
@@ -86,6 +87,9 @@ type Element struct {
 	Proto   uint8
 	Port    uint16
 	Verdict Verdict
+	// Timeout is the time left of an element of a dynamic set (a session
+	// affinity entry carried over a full sync); zero for all others.
+	Timeout time.Duration
 }
 
 // KeyString renders the element's key, which identifies it within its set.

@@ -42,6 +42,7 @@ type Scheduler struct {
 	queue   *schedulingQueue
 	assumed *assumedPods
 	now     func() time.Time
+	metrics *metrics
 
 	// rand breaks ties and nextStart rotates where the search for
 	// feasible nodes starts; both only used by the scheduling loop.
@@ -70,6 +71,7 @@ func New(env controller.Env) *Scheduler {
 		queue:   newSchedulingQueue(now),
 		assumed: newAssumedPods(),
 		now:     now,
+		metrics: newMetrics(env.Metrics),
 		rand:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		writes:  make(chan struct{}, maxBinds),
 	}
@@ -229,8 +231,10 @@ func (s *Scheduler) scheduleBatch(ctx context.Context, keys []string) {
 			s.queue.done(key)
 			continue
 		}
+		start := time.Now()
 		node, fitErr := s.schedulePod(snap, pod)
 		if fitErr != nil {
+			s.metrics.attempt(resultUnschedulable, start)
 			s.log.WithField("pod", key).Debug(fitErr.Error())
 			s.queue.failed(key, true)
 			s.write(ctx, func() { s.reportUnschedulable(ctx, pod, fitErr) })
@@ -240,7 +244,7 @@ func (s *Scheduler) scheduleBatch(ctx context.Context, keys []string) {
 		assumed.Spec.NodeName = node
 		s.assumed.add(key, assumed, s.now())
 		snap.addPod(assumed, node)
-		s.write(ctx, func() { s.bind(ctx, key, pod, node) })
+		s.write(ctx, func() { s.bind(ctx, key, pod, node, start) })
 	}
 }
 
@@ -258,8 +262,9 @@ func (s *Scheduler) write(ctx context.Context, f func()) {
 	}()
 }
 
-func (s *Scheduler) bind(ctx context.Context, key string, pod *corev1.Pod, node string) {
+func (s *Scheduler) bind(ctx context.Context, key string, pod *corev1.Pod, node string, start time.Time) {
 	if err := s.client.Bind(ctx, pod, node); err != nil {
+		s.metrics.attempt(resultError, start)
 		s.assumed.forget(key)
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			s.queue.done(key)
@@ -270,6 +275,7 @@ func (s *Scheduler) bind(ctx context.Context, key string, pod *corev1.Pod, node 
 		s.queue.moveAll() // the node it held may fit another pod now
 		return
 	}
+	s.metrics.attempt(resultScheduled, start)
 	s.assumed.bound(key, s.now())
 	s.queue.done(key)
 	s.rec.Eventf(ctx, pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -33,12 +34,19 @@ type KV struct {
 
 // Store reads and writes objects in etcd with optimistic concurrency.
 type Store struct {
-	c      *clientv3.Client
-	leases *leases
+	c       *clientv3.Client
+	leases  *leases
+	observe Observer // nil: requests are not observed
 }
 
 // New returns a Store over client.
-func New(client *clientv3.Client) *Store { return &Store{c: client, leases: &leases{c: client}} }
+func New(client *clientv3.Client, opts ...Option) *Store {
+	s := &Store{c: client, leases: &leases{c: client}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // ResourcePrefix returns the key prefix of a resource, with a trailing
 // slash: /registry/<group>/<resource>/ (group "core" for the legacy group).
@@ -66,10 +74,12 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, opts ...Wr
 	if err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(value), put...)).
 		Commit()
+	s.observeSince("create", key, start, err)
 	if err != nil {
 		return 0, fmt.Errorf("create %s: %w", key, err)
 	}
@@ -81,7 +91,9 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, opts ...Wr
 
 // Get returns the object at key.
 func (s *Store) Get(ctx context.Context, key string) (KV, error) {
+	start := time.Now()
 	resp, err := s.c.Get(ctx, key)
+	s.observeSince("get", key, start, err)
 	if err != nil {
 		return KV{}, fmt.Errorf("get %s: %w", key, err)
 	}
@@ -100,11 +112,13 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64,
 	if err != nil {
 		return 0, KV{}, err
 	}
+	start := time.Now()
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 		Then(clientv3.OpPut(key, string(value), put...)).
 		Else(clientv3.OpGet(key)).
 		Commit()
+	s.observeSince("update", key, start, err)
 	if err != nil {
 		return 0, KV{}, fmt.Errorf("update %s: %w", key, err)
 	}
@@ -122,11 +136,13 @@ func (s *Store) Delete(ctx context.Context, key string, rev int64) (KV, int64, e
 	if rev > 0 {
 		cmp = clientv3.Compare(clientv3.ModRevision(key), "=", rev)
 	}
+	start := time.Now()
 	resp, err := s.c.Txn(ctx).
 		If(cmp).
 		Then(clientv3.OpDelete(key, clientv3.WithPrevKV())).
 		Else(clientv3.OpGet(key)).
 		Commit()
+	s.observeSince("delete", key, start, err)
 	if err != nil {
 		return KV{}, 0, fmt.Errorf("delete %s: %w", key, err)
 	}
@@ -184,7 +200,9 @@ func (s *Store) List(ctx context.Context, prefix string, o ListOptions) (ListRes
 	if o.Limit > 0 {
 		opts = append(opts, clientv3.WithLimit(o.Limit))
 	}
+	start := time.Now()
 	resp, err := s.c.Get(ctx, from, opts...)
+	s.observeSince("list", prefix, start, err)
 	if err != nil {
 		if errors.Is(err, rpcCompacted) {
 			return ListResult{}, ErrCompacted
@@ -203,7 +221,9 @@ func (s *Store) List(ctx context.Context, prefix string, o ListOptions) (ListRes
 
 // Revision returns etcd's current revision.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
+	start := time.Now()
 	resp, err := s.c.Get(ctx, Prefix+"revision", clientv3.WithCountOnly())
+	s.observeSince("revision", "", start, err)
 	if err != nil {
 		return 0, fmt.Errorf("read revision: %w", err)
 	}

@@ -5,6 +5,7 @@ package version
 import (
 	"fmt"
 	"runtime"
+	"strings"
 
 	apiversion "k8s.io/apimachinery/pkg/version"
 )
@@ -13,7 +14,8 @@ import (
 var (
 	// Version is mizzen's release version.
 	Version = "v0.1.0-dev"
-	// Commit is the git commit built.
+	// Commit is the git commit built, with "-dirty" when the tree had
+	// uncommitted changes.
 	Commit = "unknown"
 	// Date is the build date (RFC 3339).
 	Date = "unknown"
@@ -33,13 +35,22 @@ func Info() apiversion.Info {
 		Major:        KubeMajor,
 		Minor:        KubeMinor,
 		GitVersion:   Kubernetes,
-		GitCommit:    Commit,
-		GitTreeState: "clean",
+		GitCommit:    strings.TrimSuffix(Commit, "-dirty"),
+		GitTreeState: treeState(),
 		BuildDate:    Date,
 		GoVersion:    runtime.Version(),
 		Compiler:     runtime.Compiler,
 		Platform:     runtime.GOOS + "/" + runtime.GOARCH,
 	}
+}
+
+// treeState is "dirty" for a build of a changed tree, as Kubernetes
+// reports it.
+func treeState() string {
+	if strings.HasSuffix(Commit, "-dirty") {
+		return "dirty"
+	}
+	return "clean"
 }
 
 // String is the line `mizzen version` prints.

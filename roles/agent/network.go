@@ -158,6 +158,14 @@ func (d *netDeps) run(ctx context.Context) error {
 		d.onReady()
 	}
 
+	// A partial cache would replace the table without the services not
+	// listed yet, answer NXDOMAIN for them, and remove routes to nodes
+	// not listed yet: wait for the first lists, as kube-proxy does.
+	for _, synced := range []func(context.Context) error{d.services.WaitSynced, d.slices.WaitSynced, d.nodes.WaitSynced} {
+		if err := synced(ctx); err != nil {
+			return nil // ctx ended
+		}
+	}
 	gw := n.Gateway()
 	dnsAddr, err := dnsAddress(gw)
 	if err != nil {

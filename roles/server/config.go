@@ -48,7 +48,23 @@ type Config struct {
 	// unreachable taints that pod admission adds.
 	DefaultNotReadyTolerationSeconds    int64
 	DefaultUnreachableTolerationSeconds int64
+	// ClusterReset makes the embedded etcd a single-member cluster (from
+	// the snapshot ClusterResetRestorePath when set), then Run returns.
+	ClusterReset            bool
+	ClusterResetRestorePath string
+	// EtcdSnapshotScheduleCron (cron, k3s's default "0 */12 * * *") and
+	// EtcdSnapshotRetention drive scheduled snapshots of the embedded etcd
+	// into EtcdSnapshotDir (default DATA/server/db/snapshots), unless
+	// EtcdDisableSnapshots.
+	EtcdSnapshotScheduleCron string
+	EtcdSnapshotRetention    int
+	EtcdSnapshotDir          string
+	EtcdDisableSnapshots     bool
+
 	// CompactInterval is how often etcd history is compacted.
 	CompactInterval time.Duration
 	Log             *logrus.Entry
+
+	// Disable names bundled manifests not to deploy (--disable NAME).
+	Disable []string
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -25,11 +27,13 @@ import (
 	"github.com/mizzen-dev/mizzen/internal/cache"
 	"github.com/mizzen-dev/mizzen/internal/controller"
 	"github.com/mizzen-dev/mizzen/internal/datastore"
+	"github.com/mizzen-dev/mizzen/internal/deploy"
 	"github.com/mizzen-dev/mizzen/internal/group"
 	"github.com/mizzen-dev/mizzen/internal/join"
 	"github.com/mizzen-dev/mizzen/internal/pki"
 	"github.com/mizzen-dev/mizzen/internal/storage"
 	"github.com/mizzen-dev/mizzen/internal/version"
+	"github.com/mizzen-dev/mizzen/manifests"
 	"github.com/mizzen-dev/mizzen/roles/agent"
 )
 
@@ -41,6 +45,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(serverDir, 0o700); err != nil {
 		return err
 	}
+	if cfg.ClusterReset {
+		return clusterReset(ctx, cfg)
+	}
 	// Listen first, so a taken port fails before anything starts.
 	addr := net.JoinHostPort(cfg.BindAddress.String(), strconv.Itoa(cfg.HTTPSPort))
 	ln, err := net.Listen("tcp", addr)
@@ -49,17 +56,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer ln.Close()
 
-	ds, err := datastore.Open(ctx, datastore.Config{
-		Dir: filepath.Join(serverDir, "db", "etcd"), TLSDir: filepath.Join(serverDir, "tls", "etcd"),
-		Endpoints: cfg.DatastoreEndpoints,
-		CAFile:    cfg.DatastoreCAFile, CertFile: cfg.DatastoreCertFile, KeyFile: cfg.DatastoreKeyFile,
-		ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort, Log: log.WithField("component", "etcd"),
-	})
+	ds, err := datastore.Open(ctx, etcdConfig(cfg))
 	if err != nil {
 		return err
 	}
 	// The datastore outlives every component that writes to it.
 	defer ds.Close()
+	snaps, err := snapshotScheduler(cfg, ds)
+	if err != nil {
+		return err
+	}
 	log.WithField("elapsed", time.Since(start).Round(time.Millisecond)).Debug("etcd ready")
 
 	advertise := cfg.AdvertiseAddress
@@ -106,14 +112,28 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	st := storage.New(ds.Client)
+	// One registry for the API server, etcd, controllers and scheduler,
+	// served at the API server's /metrics.
+	metricsReg := prometheus.NewRegistry()
+	metricsReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	apiMetrics, err := apiserver.NewMetrics(metricsReg)
+	if err != nil {
+		return err
+	}
+	st := storage.New(ds.Client, storage.WithObserver(apiMetrics.ObserveEtcd))
 	c := cache.New(st, rest.CacheSpecs(reg), log.WithField("component", "cache"))
 	services := admission.NewServices(cfg.ServiceCIDR, admission.PortRange{Min: cfg.NodePortMin, Max: cfg.NodePortMax})
 	services.ReserveFirst()
 	store := rest.New(reg, st, c, services, admission.DefaultTolerations{
 		NotReadySeconds: cfg.DefaultNotReadyTolerationSeconds, UnreachableSeconds: cfg.DefaultUnreachableTolerationSeconds,
 	}, admission.NodeRestriction{})
-	boot := bootstrap.New(bootstrap.Config{ServiceIP: serviceIP, ClusterDNS: cfg.ClusterDNS, AdvertiseIP: advertise, Port: cfg.HTTPSPort, Log: log.WithField("component", "bootstrap")}, store)
+	boot := bootstrap.New(bootstrap.Config{ServiceIP: serviceIP, AdvertiseIP: advertise, Port: cfg.HTTPSPort, Log: log.WithField("component", "bootstrap")}, store)
+
+	manifestsCtl := deploy.New(deploy.Config{
+		Dir: filepath.Join(serverDir, "manifests"), Bundled: manifests.FS(), Disable: cfg.Disable, Identity: identity(cfg),
+		Vars: map[string]string{"CLUSTER_DNS": cfg.ClusterDNS.String(), "CLUSTER_DOMAIN": cfg.ClusterDomain},
+		Log:  log.WithField("component", "deploy"),
+	}, store)
 
 	authenticator := authn.New(ca.Pool(), map[string]authn.User{
 		token.Secret: {Name: "node-bootstrap", Groups: []string{join.BootstrapGroup}},
@@ -134,6 +154,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Mounts:       mounts,
 		Kubelet:      &apiserver.KubeletClient{TLS: &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{kubeletPair}}},
 		Version:      version.Info(),
+		Metrics:      apiMetrics,
 		Checks: map[string]func() error{
 			"etcd": func() error {
 				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -155,6 +176,14 @@ func Run(ctx context.Context, cfg Config) error {
 					return errors.New("not yet created")
 				}
 			},
+			"manifests": func() error {
+				select {
+				case <-manifestsCtl.Ready():
+					return nil
+				default:
+					return errors.New("not yet applied")
+				}
+			},
 		},
 		Log: log.WithField("component", "apiserver"),
 	})
@@ -172,6 +201,9 @@ func Run(ctx context.Context, cfg Config) error {
 	run := g.Go
 	run("cache", c.Run)
 	run("compactor", (&datastore.Compactor{Client: ds.Client, Interval: cfg.CompactInterval, Log: log.WithField("component", "compactor")}).Run)
+	if snaps != nil {
+		run("etcd-snapshot", snaps.Run)
+	}
 	run("etcd", func(ctx context.Context) error {
 		select {
 		case err := <-ds.Err():
@@ -187,7 +219,8 @@ func Run(ctx context.Context, cfg Config) error {
 			ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24,
 			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, TerminatedPodGCThreshold: 12500,
 		},
-		Log: log.WithField("component", "controller-manager"),
+		Metrics: metricsReg,
+		Log:     log.WithField("component", "controller-manager"),
 	}
 	// Components are built anew each time leadership is won: a controller
 	// that ran and stopped (leadership lost) cannot run again.
@@ -233,6 +266,14 @@ func Run(ctx context.Context, cfg Config) error {
 		services.Load(list)
 		return boot.Run(ctx)
 	})
+	run("deploy", func(ctx context.Context) error {
+		select {
+		case <-boot.Ready(): // kube-system exists
+		case <-ctx.Done():
+			return nil
+		}
+		return manifestsCtl.Run(ctx)
+	})
 	// Requests (watches above all) end when the server stops.
 	run("https", group.Serve(srv, tls.NewListener(ln, srv.TLSConfig)))
 	if !cfg.DisableAgent {
@@ -248,7 +289,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go func() {
 		select {
-		case <-boot.Ready():
+		case <-manifestsCtl.Ready(): // after bootstrap's
 			log.WithFields(map[string]interface{}{
 				"address": addr, "elapsed": time.Since(start).Round(time.Millisecond), "kubeconfig": cfg.WriteKubeconfig,
 			}).Info("mizzen server ready")

@@ -41,7 +41,7 @@ func New(env controller.Env) *Controller {
 		daemonSets: controller.Lister[*appsv1.DaemonSet]{Res: env.Resources.Resource(schema.GroupResource{Group: "apps", Resource: "daemonsets"})},
 		nodes:      controller.Lister[*corev1.Node]{Res: env.Resources.Resource(schema.GroupResource{Resource: "nodes"})},
 		pods:       controller.Lister[*corev1.Pod]{Res: env.Resources.Resource(schema.GroupResource{Resource: "pods"})},
-		queue:      controller.NewQueue("daemonset"),
+		queue:      env.NewQueue("daemonset"),
 		log:        env.Log.WithField("controller", "daemonset"),
 	}
 }

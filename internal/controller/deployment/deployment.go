@@ -50,7 +50,7 @@ func New(env controller.Env) *Controller {
 		recorder:    env.Recorder("deployment-controller"),
 		deployments: controller.Lister[*appsv1.Deployment]{Res: env.Resources.Resource(schema.GroupResource{Group: "apps", Resource: "deployments"})},
 		replicaSets: controller.Lister[*appsv1.ReplicaSet]{Res: env.Resources.Resource(schema.GroupResource{Group: "apps", Resource: "replicasets"})},
-		queue:       controller.NewQueue("deployment"),
+		queue:       env.NewQueue("deployment"),
 		log:         env.Log.WithField("controller", "deployment"),
 	}
 }

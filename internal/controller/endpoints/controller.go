@@ -57,7 +57,7 @@ func New(env controller.Env) *Controller {
 		recorder:  rec,
 		client:    env.Client,
 		log:       env.Log.WithField("controller", "endpoints"),
-		queue:     controller.NewQueue("endpoints"),
+		queue:     env.NewQueue("endpoints"),
 		services:  controller.Lister[*corev1.Service]{Res: env.Resources.Resource(corev1.Resource("services"))},
 		pods:      controller.Lister[*corev1.Pod]{Res: env.Resources.Resource(corev1.Resource("pods"))},
 		endpoints: controller.Lister[*corev1.Endpoints]{Res: env.Resources.Resource(corev1.Resource("endpoints"))},

@@ -57,7 +57,7 @@ func New(env controller.Env) *Controller {
 		client:     env.Client,
 		reg:        kinds.Registry(),
 		kinds:      map[schema.GroupResource]*kindRes{},
-		queue:      controller.NewQueue("garbagecollector"),
+		queue:      env.NewQueue("garbagecollector"),
 		log:        env.Log.WithField("controller", "garbagecollector"),
 		dependents: map[types.UID]map[string]struct{}{},
 		caughtUp: func(ctx context.Context, res *cache.Resource, rev int64) error {

@@ -38,7 +38,7 @@ func New(env controller.Env) *Controller {
 		recorder: env.Recorder("job-controller"),
 		jobs:     controller.Lister[*batchv1.Job]{Res: env.Resources.Resource(schema.GroupResource{Group: "batch", Resource: "jobs"})},
 		pods:     controller.Lister[*corev1.Pod]{Res: env.Resources.Resource(schema.GroupResource{Resource: "pods"})},
-		queue:    controller.NewQueue("job"),
+		queue:    env.NewQueue("job"),
 		log:      env.Log.WithField("controller", "job"),
 		now:      time.Now,
 	}

@@ -47,7 +47,7 @@ func New(env controller.Env) *Controller {
 	c := &Controller{
 		client:     env.Client,
 		namespaces: controller.Lister[*corev1.Namespace]{Res: env.Resources.Resource(corev1.Resource("namespaces"))},
-		queue:      controller.NewQueue("namespace"),
+		queue:      env.NewQueue("namespace"),
 		log:        env.Log.WithField("controller", "namespace"),
 		now:        time.Now,
 	}

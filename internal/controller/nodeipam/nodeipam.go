@@ -51,7 +51,7 @@ func New(env controller.Env) *Controller {
 	return &Controller{
 		env:      env,
 		nodes:    controller.Lister[*corev1.Node]{Res: env.Resources.Resource(corev1.Resource("nodes"))},
-		queue:    controller.NewQueue("nodeipam"),
+		queue:    env.NewQueue("nodeipam"),
 		recorder: rec,
 		assumed:  map[string]assumption{},
 		full:     map[string]types.UID{},

@@ -52,7 +52,7 @@ func New(env controller.Env) *Controller {
 		client:   env.Client,
 		rs:       controller.Lister[*appsv1.ReplicaSet]{Res: env.Resources.Resource(rsResource)},
 		pods:     controller.Lister[*corev1.Pod]{Res: env.Resources.Resource(podResource)},
-		queue:    controller.NewQueue("replicaset"),
+		queue:    env.NewQueue("replicaset"),
 		recorder: rec,
 		log:      env.Log.WithField("controller", "replicaset"),
 		now:      time.Now,
