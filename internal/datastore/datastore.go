@@ -139,8 +139,10 @@ func openEmbedded(ctx context.Context, cfg Config) (*Datastore, error) {
 	ec.LogLevel = "fatal"
 	ec.Logger = "zap"
 	ec.LogOutputs = []string{"stderr"}
-	if cfg.Log != nil && cfg.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+	if cfg.Log != nil {
+		// Through our logger: its format and a component field.
 		ec.LogLevel = "info"
+		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLogger(cfg.Log.WithField("component", "etcd")))
 	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
