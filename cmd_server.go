@@ -67,6 +67,9 @@ func serverCommand() *cli.Command {
 	}
 }
 
+// k3sComponents are the names k3s's --disable takes for what it bundles.
+var k3sComponents = []string{"coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"}
+
 func serverConfig(c *cli.Context) (server.Config, error) {
 	cfg := server.Config{
 		DataDir:                             c.String("data-dir"),
@@ -148,7 +151,10 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 		return cfg, usageError{fmt.Errorf("--data-dir must not be empty")}
 	}
 	for _, name := range c.StringSlice("disable") {
-		if !slices.Contains(manifests.Names(), name) {
+		// k3s's components that mizzen does not bundle are accepted (as
+		// k3s does, a manifest of that name is removed), so k3s command
+		// lines work; other names are typos.
+		if !slices.Contains(manifests.Names(), name) && !slices.Contains(k3sComponents, name) {
 			return cfg, usageError{fmt.Errorf("--disable: %q is not a bundled manifest (%s)", name, strings.Join(manifests.Names(), ", "))}
 		}
 		cfg.Disable = append(cfg.Disable, name)

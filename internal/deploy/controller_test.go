@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,8 +62,9 @@ func newHarness(t *testing.T) *harness {
 		}
 	}
 	dir := t.TempDir()
-	return &harness{t: t, ctx: ctx, dir: dir, st: st, store: store,
-		ctl: New(Config{Dir: dir, Identity: "server-1", Log: entry}, store)}
+	ctl := New(Config{Dir: dir, Identity: "server-1", Log: entry}, store)
+	ctl.settle = 0 // files are written whole here
+	return &harness{t: t, ctx: ctx, dir: dir, st: st, store: store, ctl: ctl}
 }
 
 func kindOf(store *rest.Store, resource string) *registry.Kind {
@@ -178,6 +180,7 @@ metadata: {name: b}
 	// A removed file's objects are deleted.
 	h.remove("a.yaml")
 	h.sync()
+	h.sync() // missing twice
 	if h.configMap("apps", "one") != nil {
 		t.Error("one still exists after a.yaml was removed")
 	}
@@ -254,6 +257,7 @@ func TestSkippedFilesAreLeftAlone(t *testing.T) {
 	}
 	h.remove("c.yaml")
 	h.sync()
+	h.sync()
 	if h.configMap("default", "c") == nil {
 		t.Error("objects of a skipped file deleted")
 	}
@@ -295,6 +299,7 @@ func TestServersDeleteOnlyWhatTheyCreated(t *testing.T) {
 	h := newHarness(t)
 	otherDir := t.TempDir()
 	other := New(Config{Dir: otherDir, Identity: "server-2", Log: h.ctl.cfg.Log}, h.store)
+	other.settle = 0
 	if err := os.WriteFile(filepath.Join(otherDir, "x.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +316,152 @@ func TestServersDeleteOnlyWhatTheyCreated(t *testing.T) {
 	}
 	h.sync() // wait for the cache
 	other.sync(h.ctx, false)
+	other.sync(h.ctx, false) // missing twice
 	if h.configMap("default", "x") != nil {
 		t.Error("x still exists after its server's file was removed")
+	}
+}
+
+// An object over the 256 KiB annotation limit still applies (and updates):
+// what was applied is kept compressed, as k3s keeps it.
+func TestLargeObjectsApply(t *testing.T) {
+	h := newHarness(t)
+	var b strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&b, "    line %d of a large dashboard\n", i)
+	}
+	big := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  v: \"1\"\n  dashboard.txt: |\n" + b.String()
+	h.write("big.yaml", big)
+	h.sync()
+	cm := h.configMap("default", "big")
+	if cm == nil || len(cm.Data["dashboard.txt"]) < 300000 {
+		t.Fatalf("large ConfigMap not created: %v", h.events("ApplyManifestFailed"))
+	}
+	h.write("big.yaml", strings.Replace(big, `v: "1"`, `v: "2"`, 1))
+	h.sync()
+	if cm := h.configMap("default", "big"); cm == nil || cm.Data["v"] != "2" {
+		t.Fatalf("large ConfigMap not updated: %v", h.events("ApplyManifestFailed"))
+	}
+	// Applying it again without a change writes nothing.
+	rv := h.configMap("default", "big").ResourceVersion
+	h.ctl.sync(h.ctx, true)
+	if got := h.configMap("default", "big").ResourceVersion; got != rv {
+		t.Errorf("unchanged large ConfigMap rewritten: resourceVersion %s -> %s", rv, got)
+	}
+}
+
+// A file caught half-written (just modified) or briefly missing (an
+// editor replacing it) deletes nothing: it is applied once it has settled,
+// and its objects go only when it stays missing.
+func TestHalfWrittenAndBrieflyMissingFilesDeleteNothing(t *testing.T) {
+	h := newHarness(t)
+	h.ctl.settle = time.Second
+	aged := func(name, data string, age time.Duration) {
+		h.write(name, data)
+		old := time.Now().Add(-age)
+		if err := os.Chtimes(filepath.Join(h.dir, name), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	two := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}\n"
+	aged("a.yaml", two, time.Minute)
+	h.sync()
+	if h.configMap("default", "one") == nil || h.configMap("default", "two") == nil {
+		t.Fatal("a.yaml not applied")
+	}
+
+	// Caught while written: only the first document is there yet.
+	h.write("a.yaml", strings.Split(two, "---")[0])
+	h.sync()
+	if h.configMap("default", "two") == nil {
+		t.Fatal("an object of a file being written was deleted")
+	}
+	aged("a.yaml", strings.Split(two, "---")[0], 30*time.Second)
+	h.sync()
+	if h.configMap("default", "two") != nil {
+		t.Error("two still exists once the file without it settled")
+	}
+
+	// Missing for one pass (renamed away and back by an editor).
+	h.remove("a.yaml")
+	h.sync()
+	if h.configMap("default", "one") == nil {
+		t.Fatal("objects deleted on the first pass that missed their file")
+	}
+	aged("a.yaml", two, 20*time.Second)
+	h.sync()
+	h.sync()
+	if h.configMap("default", "one") == nil || h.configMap("default", "two") == nil {
+		t.Fatal("a.yaml not applied after it came back")
+	}
+	h.remove("a.yaml")
+	h.sync()
+	h.sync()
+	if h.configMap("default", "one") != nil {
+		t.Error("objects of a removed file still exist after two passes")
+	}
+}
+
+// As in k3s, a user's edit of a field the file sets stays until the file
+// changes (or the server restarts): files are not re-applied periodically.
+func TestUsersEditsStayUntilTheFileChanges(t *testing.T) {
+	h := newHarness(t)
+	h.write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {v: \"1\"}\n")
+	ctl := New(Config{Dir: h.dir, Interval: 10 * time.Millisecond, Log: h.ctl.cfg.Log}, h.store)
+	ctl.settle = 0
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-ctl.Ready()
+	if ctl.cfg.Resync != 0 {
+		t.Errorf("files re-applied every %s by default", ctl.cfg.Resync)
+	}
+	cm := h.configMap("default", "a")
+	cm.Data["v"] = "user"
+	if _, err := h.store.Update(h.ctx, kindOf(h.store, "configmaps"), "default", "a", func(runtime.Object) (runtime.Object, error) { return cm, nil }, rest.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(name, v string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for cm := h.configMap("default", name); cm == nil || cm.Data["v"] != v; cm = h.configMap("default", name) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v, want v=%s", name, cm, v)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// Passes go on (a new file is applied) and leave the edit alone.
+	h.write("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {v: \"1\"}\n")
+	wait("b", "1")
+	if cm := h.configMap("default", "a"); cm.Data["v"] != "user" {
+		t.Errorf("user's edit undone: v=%s", cm.Data["v"])
+	}
+	h.write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {v: \"2\"}\n")
+	wait("a", "2")
+}
+
+// A server whose identity changed (a new host name, a restore onto a new
+// host) takes over the objects its files give, and deletes them when the
+// files go.
+func TestObjectsOfARenamedServerAreTakenOver(t *testing.T) {
+	h := newHarness(t)
+	h.write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+	before := New(Config{Dir: h.dir, Identity: "old-name_1234", Log: h.ctl.cfg.Log}, h.store)
+	before.settle = 0
+	before.sync(h.ctx, true)
+	if cm := h.configMap("default", "a"); cm == nil || cm.Annotations[ServerAnnotation] != "old-name_1234" {
+		t.Fatalf("a: %v", cm)
+	}
+	h.ctl.sync(h.ctx, true) // the server starts again under its new name
+	if cm := h.configMap("default", "a"); cm == nil || cm.Annotations[ServerAnnotation] != "server-1" {
+		t.Fatalf("a not taken over: %v", cm)
+	}
+	h.remove("a.yaml")
+	h.sync()
+	h.sync()
+	if h.configMap("default", "a") != nil {
+		t.Error("a still exists after its file was removed")
 	}
 }

@@ -36,8 +36,10 @@ type Config struct {
 	Bundled fs.FS
 	Vars    map[string]string
 	Disable []string
-	// Interval is how often Dir is checked for changes (2 s); Resync how
-	// often every file is applied again, undoing drift (5 min).
+	// Interval is how often Dir is checked for changes (2 s). Resync,
+	// when set, is how often every file is applied again, undoing drift;
+	// by default, as in k3s, a file is applied at start and when it
+	// changes, and users' edits to its objects stay until then.
 	Interval time.Duration
 	Resync   time.Duration
 	// Identity names this server (as in its leader-election leases); it
@@ -56,6 +58,10 @@ type Controller struct {
 	// files is the state of each file by path relative to Dir; only
 	// Run's goroutine uses it.
 	files map[string]*file
+	// settle is how long a changed file must stay unmodified before it
+	// is applied, so that a file caught while written (by an editor, cp)
+	// is not applied half-written, deleting what its missing part gives.
+	settle time.Duration
 }
 
 // file is what the controller knows of one manifest file.
@@ -71,6 +77,10 @@ type file struct {
 	// when to apply the file again (zero: only when it changes).
 	failures int
 	retry    time.Time
+	// missing is set when the last pass did not find the file; its
+	// objects are deleted when the next one does not either (an editor
+	// may replace a file by renaming it away and back).
+	missing bool
 }
 
 // New returns a controller writing through store (the API server's REST
@@ -79,11 +89,8 @@ func New(cfg Config, store *rest.Store) *Controller {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 2 * time.Second
 	}
-	if cfg.Resync <= 0 {
-		cfg.Resync = 5 * time.Minute
-	}
 	return &Controller{
-		cfg: cfg, store: store, ready: make(chan struct{}), files: map[string]*file{},
+		cfg: cfg, store: store, ready: make(chan struct{}), files: map[string]*file{}, settle: time.Second,
 		events: &controller.Recorder{Client: controller.NewStoreClient(store), Component: "deploy", Log: cfg.Log},
 	}
 }
@@ -111,7 +118,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-tick.C:
-			all := now.After(resync)
+			all := c.cfg.Resync > 0 && now.After(resync)
 			if all {
 				resync = now.Add(c.cfg.Resync)
 			}
@@ -144,10 +151,13 @@ func (c *Controller) sync(ctx context.Context, all bool) {
 			changed = true
 		}
 	}
-	for rel := range c.files {
-		if !slices.Contains(paths, rel) || skip[rel] {
+	for rel, f := range c.files {
+		switch {
+		case skip[rel] || (!slices.Contains(paths, rel) && f.missing):
 			delete(c.files, rel)
 			changed = true
+		case !slices.Contains(paths, rel):
+			f.missing = true
 		}
 	}
 	if changed {
@@ -164,8 +174,19 @@ func (c *Controller) syncFile(ctx context.Context, rel string, all bool, now tim
 		return false // removed since the scan; the next pass sees it
 	}
 	f := c.files[rel]
+	if f != nil {
+		f.missing = false
+	}
 	due := all || f == nil || (!f.retry.IsZero() && now.After(f.retry))
 	if !due && st.Size() == f.size && st.ModTime().Equal(f.modTime) {
+		return false
+	}
+	if age := now.Sub(st.ModTime()); !all && age >= 0 && age < c.settle {
+		// Being written, maybe: apply it on a later pass, and keep its
+		// objects meanwhile (incomplete, a new file's are not pruned).
+		if f == nil {
+			c.files[rel] = &file{}
+		}
 		return false
 	}
 	data, err := os.ReadFile(name)
@@ -190,12 +211,16 @@ func (c *Controller) syncFile(ctx context.Context, rel string, all bool, now tim
 		next.failures += f.failures
 	}
 	if next.failures > 0 {
-		backoff := min(10*time.Second<<min(next.failures-1, 10), c.cfg.Resync)
+		backoff := min(10*time.Second<<min(next.failures-1, 10), maxBackoff)
 		next.retry = now.Add(backoff)
 	}
 	c.files[rel] = next
 	return true
 }
+
+// maxBackoff is the longest wait before a file with refused objects is
+// applied again.
+const maxBackoff = 5 * time.Minute
 
 // scan lists the manifest files under dir (relative, sorted) and which of
 // them are marked with SkipSuffix (present or not).

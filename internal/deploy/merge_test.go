@@ -131,3 +131,50 @@ spec:
 		t.Errorf("spec %+v", svc.Spec)
 	}
 }
+
+// Ports with one number and two protocols (DNS's 53/UDP and 53/TCP) stay
+// two ports through updates: strategic merge keys Service ports by port
+// alone, which merges them as kubectl apply does (kubernetes#39188).
+func TestMergeKeepsPortsThatShareANumber(t *testing.T) {
+	const svcYAML = `
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {v: "1"}}
+spec:
+  clusterIP: 10.43.0.10
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: 53}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
+`
+	newSvc := func() runtime.Object { return &corev1.Service{} }
+	for _, tc := range []struct {
+		name    string
+		adopted bool // created without the controller (no applied annotation)
+	}{{"update", false}, {"adopt", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := content(t, svcYAML)
+			want, err := desired(file, "coredns.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(untyped(want))
+			cur := &corev1.Service{}
+			json.Unmarshal(b, cur)
+			if tc.adopted {
+				cur.Labels, cur.Annotations = map[string]string{"v": "1"}, nil
+			}
+			file["metadata"].(map[string]interface{})["labels"] = map[string]interface{}{"v": "2"}
+			file["spec"].(map[string]interface{})["ports"].([]interface{})[1].(map[string]interface{})["targetPort"] = int64(5353)
+			want, _ = desired(file, "coredns.yaml")
+			out, _, err := merge(cur, want, newSvc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ports := out.(*corev1.Service).Spec.Ports
+			if len(ports) != 2 || ports[0].Protocol != corev1.ProtocolUDP || ports[1].Protocol != corev1.ProtocolTCP ||
+				ports[0].TargetPort.IntValue() != 53 || ports[1].TargetPort.IntValue() != 5353 {
+				t.Errorf("ports after merge: %+v", ports)
+			}
+		})
+	}
+}

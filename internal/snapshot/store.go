@@ -41,8 +41,15 @@ type Info struct {
 	Created time.Time
 }
 
-// Location is the snapshot's URL, as `k3s etcd-snapshot ls` shows it.
-func (i Info) Location() string { return "file://" + i.Path }
+// Location is the snapshot's URL, as `k3s etcd-snapshot ls` shows it
+// (with an absolute path, whatever the directory was given as).
+func (i Info) Location() string {
+	p, err := filepath.Abs(i.Path)
+	if err != nil {
+		p = i.Path
+	}
+	return "file://" + p
+}
 
 // Name is the file name of a snapshot taken at t on node: prefix-node-unix.
 func Name(prefix, node string, t time.Time) string {

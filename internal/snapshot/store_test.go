@@ -165,3 +165,19 @@ func TestPruneKeepsTheNewestOfOneNodesScheduledSnapshots(t *testing.T) {
 		t.Error("Prune with retention 0 succeeded")
 	}
 }
+
+// A relative snapshot directory (--data-dir ./data) still lists as an
+// absolute file:// URL, as k3s shows it.
+func TestLocationIsAnAbsoluteURL(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s := Store{Dir: filepath.Join("data", "snapshots")}
+	info, err := s.Save(context.Background(), fakeSource{db: database(1)}, "on-demand-n-1700000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	want := "file://" + filepath.Join(wd, "data", "snapshots", "on-demand-n-1700000000")
+	if got := info.Location(); got != want {
+		t.Errorf("Location() = %s, want %s", got, want)
+	}
+}

@@ -45,6 +45,7 @@ func clusterReset(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("cluster reset: a mizzen server is running with --data-dir %s (its etcd holds %s); stop it first", cfg.DataDir, ec.Dir)
 	}
 	_, statErr := os.Stat(filepath.Join(ec.Dir, "member"))
+	rollback := func(err error) error { return err }
 	if path := cfg.ClusterResetRestorePath; path != "" {
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("--cluster-reset-restore-path: %w", err)
@@ -58,15 +59,26 @@ func clusterReset(ctx context.Context, cfg Config) error {
 		} else if err := os.RemoveAll(ec.Dir); err != nil {
 			return err
 		}
+		// A restore that fails, or whose etcd does not start, leaves the
+		// data directory as it was.
+		rollback = func(err error) error {
+			if rerr := os.RemoveAll(ec.Dir); rerr != nil {
+				return fmt.Errorf("%w (and removing the restored data failed: %v; the old data is in %s)", err, rerr, old)
+			}
+			if statErr != nil {
+				return err
+			}
+			if rerr := os.Rename(old, ec.Dir); rerr != nil {
+				return fmt.Errorf("%w (and putting the old data back failed: %v; it is in %s)", err, rerr, old)
+			}
+			cfg.Log.WithField("dir", ec.Dir).Info("put the old etcd data back")
+			return err
+		}
 		err := snapshot.Restore(snapshot.RestoreConfig{
 			Snapshot: path, Dir: ec.Dir, Name: datastore.MemberName, PeerURL: datastore.PeerURL(cfg.EtcdPeerPort),
 		})
 		if err != nil {
-			os.RemoveAll(ec.Dir)
-			if statErr == nil {
-				os.Rename(old, ec.Dir)
-			}
-			return err
+			return rollback(err)
 		}
 		cfg.Log.WithField("snapshot", path).Info("restored etcd snapshot")
 	} else {
@@ -77,7 +89,7 @@ func clusterReset(ctx context.Context, cfg Config) error {
 	}
 	ds, err := datastore.Open(ctx, ec)
 	if err != nil {
-		return fmt.Errorf("cluster reset: start etcd: %w", err)
+		return rollback(fmt.Errorf("cluster reset: start etcd: %w", err))
 	}
 	if err := ds.Close(); err != nil {
 		return fmt.Errorf("cluster reset: stop etcd: %w", err)

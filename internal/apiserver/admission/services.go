@@ -236,7 +236,11 @@ func (s *Services) allocateIP(svc *corev1.Service, owner string, r *reservation)
 	return nil
 }
 
-// freeIP picks a random free address, skipping network and broadcast.
+// freeIP picks a random free address, skipping network and broadcast. Like
+// Kubernetes (ServiceIPStaticSubrange), it takes addresses of the upper
+// band first: the lower one (min(max(16, size/16), 256) addresses) is left
+// for Services that ask for an address, such as the cluster DNS's, and is
+// used only when the upper band is full.
 func (s *Services) freeIP() (netip.Addr, bool) {
 	bits := s.cidr.Addr().BitLen() - s.cidr.Bits()
 	size := new(big.Int).Lsh(big.NewInt(1), uint(bits)).Int64()
@@ -246,11 +250,24 @@ func (s *Services) freeIP() (netip.Addr, bool) {
 	if size < 4 {
 		return netip.Addr{}, false
 	}
-	start := rand.Int64N(size - 2)
-	for i := int64(0); i < size-2; i++ {
-		a := addOffset(s.cidr.Addr(), 1+(start+i)%(size-2))
-		if _, used := s.ips[a]; !used && a != s.FirstIP() {
-			return a, true
+	static := min(max(16, size/16), 256)
+	// Offsets 1..size-2 are usable: [1, static] the lower band, the rest
+	// the upper.
+	if static >= size-2 {
+		static = 0
+	}
+	for _, band := range [][2]int64{{static + 1, size - 2}, {1, static}} {
+		lo, hi := band[0], band[1]
+		if hi < lo {
+			continue
+		}
+		n := hi - lo + 1
+		start := rand.Int64N(n)
+		for i := int64(0); i < n; i++ {
+			a := addOffset(s.cidr.Addr(), lo+(start+i)%n)
+			if _, used := s.ips[a]; !used && a != s.FirstIP() {
+				return a, true
+			}
 		}
 	}
 	return netip.Addr{}, false

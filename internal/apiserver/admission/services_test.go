@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -170,5 +171,31 @@ func TestAdmitWaitsForLoad(t *testing.T) {
 	a.Load(nil)
 	if _, err := a.Admit(context.Background(), registry.Create, svcKind, svc("a", "ClusterIP", ""), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDynamicClusterIPsLeaveTheStaticBandForLast(t *testing.T) {
+	a := newAlloc("10.43.0.0/24") // 254 usable; the lower 16 kept for requested addresses
+	for i := 0; i < 254-16; i++ {
+		s := svc(fmt.Sprintf("s%d", i), "ClusterIP", "")
+		if _, err := a.Admit(context.Background(), registry.Create, svcKind, s, nil); err != nil {
+			t.Fatalf("service %d: %v", i, err)
+		}
+		if ip := netip.MustParseAddr(s.Spec.ClusterIP); ip.As4()[3] <= 16 {
+			t.Fatalf("service %d got %s from the static band while the upper band had room", i, ip)
+		}
+	}
+	// The cluster DNS address is still free to be asked for.
+	dns := svc("kube-dns", "ClusterIP", "10.43.0.10")
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, dns, nil); err != nil {
+		t.Fatalf("requested 10.43.0.10: %v", err)
+	}
+	// Then the lower band is used.
+	s := svc("overflow", "ClusterIP", "")
+	if _, err := a.Admit(context.Background(), registry.Create, svcKind, s, nil); err != nil {
+		t.Fatalf("overflow: %v", err)
+	}
+	if ip := netip.MustParseAddr(s.Spec.ClusterIP); ip.As4()[3] > 16 || ip.String() == "10.43.0.1" || ip.String() == "10.43.0.10" {
+		t.Fatalf("overflow got %s", ip)
 	}
 }
