@@ -14,6 +14,10 @@
 #     -v /var/run/docker.sock:/var/run/docker.sock \
 #     -v /var/lib/mizzen:/var/lib/mizzen -v /etc/mizzen:/etc/mizzen \
 #     mizzen server
+# The image holds no iptables or modprobe: load br_netfilter on the host
+# first, and where Docker's FORWARD policy is DROP let the cluster CIDR
+# through DOCKER-USER yourself (the agent adds those rules only where it
+# finds iptables), or run the agent on the host (install.sh).
 FROM scratch
 ARG ARCH=amd64
 COPY dist/mizzen-${ARCH} /bin/mizzen

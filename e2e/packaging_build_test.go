@@ -149,3 +149,60 @@ func TestDockerImageRunsVersion(t *testing.T) {
 		t.Errorf("image's version %q, want %q", got, want)
 	}
 }
+
+// TestBuildStampsACleanTreeClean runs scripts/build in a fresh repository
+// whose files were only touched (a copied checkout, a CI cache): the
+// commit it stamps must not say -dirty. It must build that repository even
+// with a CDPATH set. A stand-in go records the flags.
+func TestBuildStampsACleanTreeClean(t *testing.T) {
+	requireTool(t, "git")
+	repo := t.TempDir()
+	os.MkdirAll(filepath.Join(repo, "scripts"), 0o755)
+	b, err := os.ReadFile(repoPath(t, "scripts/build"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(repo, "scripts/build"), b, 0o755)
+	os.WriteFile(filepath.Join(repo, ".gitignore"), []byte("/dist/\n/fakebin/\n"), 0o644)
+	fakeBin := filepath.Join(repo, "fakebin")
+	os.MkdirAll(fakeBin, 0o755)
+	os.WriteFile(filepath.Join(fakeBin, "go"), []byte(`#!/bin/sh
+while [ "$#" -gt 0 ]; do
+	case "$1" in -ldflags) flags=$2 ;; -o) out=$2 ;; esac
+	shift
+done
+printf '%s\n' "$flags" >"$out"
+`), 0o755)
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-c", "user.email=e2e@mizzen", "-c", "user.name=e2e"}, args...)...)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("add", ".gitignore", "scripts/build")
+	git("commit", "-q", "-m", "build")
+	commit := git("rev-parse", "--short=12", "HEAD")
+	// A later mtime, the same content: git's index no longer matches stat.
+	later := time.Now().Add(time.Hour)
+	os.Chtimes(filepath.Join(repo, "scripts/build"), later, later)
+	// Run as scripts/build, with a CDPATH that holds another scripts/.
+	decoy := t.TempDir()
+	os.MkdirAll(filepath.Join(decoy, "scripts"), 0o755)
+	cmd := exec.Command("sh", "scripts/build", "amd64")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "PATH="+fakeBin+":"+os.Getenv("PATH"), "VERSION=v1.0.0", "DATE="+stampDate, "CDPATH="+decoy)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/build: %v\n%s", err, out)
+	}
+	flags, err := os.ReadFile(filepath.Join(repo, "dist/mizzen-amd64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ".Commit=" + commit + " "; !strings.Contains(string(flags), want) {
+		t.Errorf("ldflags %q, want %q", flags, want)
+	}
+}

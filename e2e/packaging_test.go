@@ -146,7 +146,7 @@ func TestInstallScriptWritesServices(t *testing.T) {
 			"usr/local/bin/mizzen": 0o755, "usr/local/bin/mizzen-uninstall.sh": 0o755,
 			"etc/systemd/system/mizzen.service": 0o644, "etc/systemd/system/mizzen.service.env": 0o600,
 		},
-		envFile:  "MIZZEN_TOKEN='secret'\n",
+		envFile:  "MIZZEN_TOKEN=\"secret\"\n",
 		wantArgs: []string{"/usr/local/bin/mizzen", "server", "--disable-agent", "--https-listen-port", "7443", tricky},
 	}, {
 		name: "agent", init: "systemd",
@@ -155,7 +155,7 @@ func TestInstallScriptWritesServices(t *testing.T) {
 			"opt/bin/mizzen": 0o755, "opt/bin/mizzen-agent-uninstall.sh": 0o755,
 			"etc/systemd/system/mizzen-agent.service": 0o644, "etc/systemd/system/mizzen-agent.service.env": 0o600,
 		},
-		envFile:  "MIZZEN_TOKEN='K10::server:abc'\nMIZZEN_URL='https://10.0.0.1:6443'\n",
+		envFile:  "MIZZEN_TOKEN=\"K10::server:abc\"\nMIZZEN_URL=\"https://10.0.0.1:6443\"\n",
 		wantArgs: []string{"/opt/bin/mizzen", "agent"},
 	}, {
 		name: "openrc server", init: "openrc",
@@ -297,26 +297,31 @@ func TestInstallScriptFailsWithoutChanges(t *testing.T) {
 	os.WriteFile(bad, []byte(strings.Repeat("1", 64)+"  mizzen-mips\n"+strings.Repeat("2", 64)+"  mizzen-riscv\n"), 0o644)
 
 	for _, tc := range []struct {
-		name string
-		env  []string
-		args []string
-		want string
+		name  string
+		env   []string
+		args  []string
+		want  string
+		block string // a file made under the root where a directory must go
 	}{
-		{"unsupported arch", []string{"PATH=" + fakeBin + ":" + os.Getenv("PATH"), "INSTALL_MIZZEN_BINARY=" + binary}, nil, "unsupported architecture riscv64"},
-		{"bad checksum", []string{"INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_SHA256=" + strings.Repeat("ab", 32)}, nil, "checksum mismatch for the mizzen-" + runtime.GOARCH + " binary"},
-		{"checksum file without the arch", []string{"INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_SHA256_FILE=" + bad}, nil, "has no line for mizzen-" + runtime.GOARCH},
-		{"downloaded binary with a bad checksum", []string{"INSTALL_MIZZEN_DOWNLOAD_URL=" + srv.URL}, nil, "checksum mismatch"},
-		{"download missing", []string{"INSTALL_MIZZEN_DOWNLOAD_URL=" + srv.URL + "/nothing/"}, nil, "download of " + srv.URL + "/nothing/mizzen-" + runtime.GOARCH + " failed"},
-		{"no binary", nil, nil, "no binary to install"},
-		{"missing binary", []string{"INSTALL_MIZZEN_BINARY=/nonexistent/mizzen"}, nil, "/nonexistent/mizzen is not a file"},
-		{"agent without token", []string{"INSTALL_MIZZEN_BINARY=" + binary, "MIZZEN_URL=https://10.0.0.1:6443"}, nil, "MIZZEN_TOKEN"},
-		{"unknown command", []string{"INSTALL_MIZZEN_BINARY=" + binary}, []string{"serve"}, "unknown command serve"},
-		{"no init system", []string{"INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_INIT=runit"}, nil, "not systemd or openrc"},
+		{"unsupported arch", []string{"PATH=" + fakeBin + ":" + os.Getenv("PATH"), "INSTALL_MIZZEN_BINARY=" + binary}, nil, "unsupported architecture riscv64", ""},
+		{"bad checksum", []string{"INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_SHA256=" + strings.Repeat("ab", 32)}, nil, "checksum mismatch for the mizzen-" + runtime.GOARCH + " binary", ""},
+		{"checksum file without the arch", []string{"INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_SHA256_FILE=" + bad}, nil, "has no line for mizzen-" + runtime.GOARCH, ""},
+		{"downloaded binary with a bad checksum", []string{"INSTALL_MIZZEN_DOWNLOAD_URL=" + srv.URL}, nil, "checksum mismatch", ""},
+		{"download missing", []string{"INSTALL_MIZZEN_DOWNLOAD_URL=" + srv.URL + "/nothing/"}, nil, "download of " + srv.URL + "/nothing/mizzen-" + runtime.GOARCH + " failed", ""},
+		{"no binary", nil, nil, "no binary to install", ""},
+		{"missing binary", []string{"INSTALL_MIZZEN_BINARY=/nonexistent/mizzen"}, nil, "/nonexistent/mizzen is not a file", ""},
+		{"agent without token", []string{"INSTALL_MIZZEN_BINARY=" + binary, "MIZZEN_URL=https://10.0.0.1:6443"}, nil, "MIZZEN_TOKEN", ""},
+		{"unknown command", []string{"INSTALL_MIZZEN_BINARY=" + binary}, []string{"serve"}, "unknown command serve", ""},
+		{"no init system", []string{"INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_INIT=runit"}, nil, "not systemd or openrc", ""},
+		{"unit not writable", []string{"INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_SYSTEMD_DIR=/etc/blocked/system"}, nil, "/etc/blocked/system", "etc/blocked"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := systemdRoot(t)
 			if out, err := install(t, []string{"INSTALL_MIZZEN_ROOT=" + root, "INSTALL_MIZZEN_BINARY=" + binary}); err != nil {
 				t.Fatalf("install.sh: %v\n%s", err, out)
+			}
+			if tc.block != "" {
+				os.WriteFile(filepath.Join(root, tc.block), nil, 0o644)
 			}
 			before := tree(t, root)
 			tmp := t.TempDir()
@@ -470,5 +475,199 @@ func TestUninstallRemovesClusterTraces(t *testing.T) {
 		if !strings.HasPrefix(v, "d") {
 			t.Errorf("%s left in the root", f)
 		}
+	}
+}
+
+// fakeMizzen writes a stand-in for the binary that records its arguments
+// in calls, so that an uninstall script can run without touching the host.
+func fakeMizzen(t *testing.T) (bin, calls string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, calls = filepath.Join(dir, "mizzen"), filepath.Join(dir, "calls")
+	script := "#!/bin/sh\necho \"$*\" >>'" + calls + "'\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, calls
+}
+
+// TestUninstallKeepsWhatItNeedsWhenDockerFails runs an uninstall script
+// whose Docker cannot be reached: it must say so and keep the binary, the
+// data and itself, so that it can run again once Docker is back. And the
+// Docker it talks to is the service's, not the installer's DOCKER_HOST.
+func TestUninstallKeepsWhatItNeedsWhenDockerFails(t *testing.T) {
+	if os.Geteuid() != 0 {
+		runtimetest.SkipOrFail(t, "the uninstall script runs as root only")
+	}
+	requireTool(t, "docker")
+	nowhere := "unix://" + filepath.Join(t.TempDir(), "nothing.sock")
+	for _, tc := range []struct {
+		name string
+		env  []string
+		ok   bool
+	}{
+		{"service's docker unreachable", []string{"INSTALL_MIZZEN_EXEC=--docker-host " + nowhere + " --node-name " + uniqueNode("gone")}, false},
+		{"installer's DOCKER_HOST ignored", []string{"DOCKER_HOST=" + nowhere, "INSTALL_MIZZEN_EXEC=--node-name " + uniqueNode("gone")}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := systemdRoot(t)
+			bin, calls := fakeMizzen(t)
+			token := filepath.Join(root, "var/lib/mizzen/server/token")
+			os.MkdirAll(filepath.Dir(token), 0o700)
+			os.WriteFile(token, []byte("secret\n"), 0o600)
+			env := append([]string{"INSTALL_MIZZEN_ROOT=" + root, "INSTALL_MIZZEN_BINARY=" + bin}, tc.env...)
+			if out, err := install(t, env); err != nil {
+				t.Fatalf("install.sh: %v\n%s", err, out)
+			}
+			uninstall := filepath.Join(root, "usr/local/bin/mizzen-uninstall.sh")
+			cmd := exec.Command(uninstall)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+			out, err := cmd.CombinedOutput()
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("mizzen-uninstall.sh: %v\n%s", err, out)
+				}
+				if _, err := os.Stat(token); !os.IsNotExist(err) {
+					t.Errorf("data dir kept: %v\n%s", err, out)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("mizzen-uninstall.sh succeeded:\n%s", out)
+			}
+			if !strings.Contains(string(out), "Docker") || !strings.Contains(string(out), "run "+uninstall+" again") {
+				t.Errorf("mizzen-uninstall.sh said:\n%s\nwant the Docker problem and to run it again", out)
+			}
+			for _, f := range []string{token, uninstall, filepath.Join(root, "usr/local/bin/mizzen")} {
+				if _, err := os.Stat(f); err != nil {
+					t.Errorf("%v after a failed uninstall:\n%s", err, out)
+				}
+			}
+			if b, _ := os.ReadFile(calls); strings.Contains(string(b), "--cleanup") {
+				t.Errorf("the pod network was removed under containers still running: %s", b)
+			}
+		})
+	}
+}
+
+// TestInstallScriptIgnoresCDPATH installs into a relative root with CDPATH
+// set, where cd prints the directory it changes to.
+func TestInstallScriptIgnoresCDPATH(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "root")
+	os.MkdirAll(filepath.Join(root, "run/systemd/system"), 0o755)
+	cmd := exec.Command("sh", repoPath(t, "scripts/install.sh"))
+	cmd.Dir = parent
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + t.TempDir(), "CDPATH=" + parent,
+		"INSTALL_MIZZEN_ROOT=root", "INSTALL_MIZZEN_BINARY=" + binary}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	if sha256File(t, filepath.Join(root, "usr/local/bin/mizzen")) != sha256File(t, binary) {
+		t.Error("binary not installed under the root")
+	}
+}
+
+// envGenerator reads environment.d files with systemd's own parser, the
+// one EnvironmentFile= uses.
+const envGenerator = "/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator"
+
+// TestInstallScriptEnvFileReadsBack writes a value with quotes, blanks and
+// backslashes into the env file and reads it back as systemd and as
+// OpenRC's sh do.
+func TestInstallScriptEnvFileReadsBack(t *testing.T) {
+	if _, err := os.Stat(envGenerator); err != nil {
+		runtimetest.SkipOrFail(t, "systemd's environment generator is missing: %v", err)
+	}
+	// No $: environment.d expands variables, EnvironmentFile= does not.
+	value := `it's "q" \x  50% end\`
+	root := systemdRoot(t)
+	if out, err := install(t, []string{"INSTALL_MIZZEN_ROOT=" + root, "INSTALL_MIZZEN_BINARY=" + binary, "MIZZEN_NODE_LABEL=" + value}); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	envFile := filepath.Join(root, "etc/systemd/system/mizzen.service.env")
+	conf := t.TempDir()
+	os.MkdirAll(filepath.Join(conf, "environment.d"), 0o755)
+	b, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(conf, "environment.d/mizzen.conf"), b, 0o600)
+	for name, script := range map[string]string{
+		"systemd": `eval "$(env -i XDG_CONFIG_HOME="$2" "$3")" && printf %s "$MIZZEN_NODE_LABEL"`,
+		"sh":      `set -a && . "$1" && printf %s "$MIZZEN_NODE_LABEL"`,
+	} {
+		out, err := exec.Command("sh", "-c", script, "sh", envFile, conf, envGenerator).CombinedOutput()
+		if err != nil || string(out) != value {
+			t.Errorf("%s reads %q (%v) from\n%s\nwant %q", name, out, err, b, value)
+		}
+	}
+}
+
+// TestUninstallUnmountsVolumesOfADataDirWithASlash gives the data dir with
+// a trailing slash, as a user may: the tmpfs the kubelet mounted for a
+// Secret under it must be unmounted and the data dir removed.
+func TestUninstallUnmountsVolumesOfADataDirWithASlash(t *testing.T) {
+	if os.Geteuid() != 0 {
+		runtimetest.SkipOrFail(t, "mounting a tmpfs needs root")
+	}
+	requireTool(t, "docker", "mount")
+	root := systemdRoot(t)
+	data := filepath.Join(root, "var/lib/mz")
+	volume := filepath.Join(data, "agent/pods/uid/volumes/kubernetes.io~secret/token")
+	os.MkdirAll(volume, 0o755)
+	if err := run("mount", "-t", "tmpfs", "tmpfs", volume); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("umount", volume).Run() })
+	bin, _ := fakeMizzen(t)
+	env := []string{"INSTALL_MIZZEN_ROOT=" + root, "INSTALL_MIZZEN_BINARY=" + bin,
+		"INSTALL_MIZZEN_EXEC=--data-dir /var/lib/mz/ --node-name " + uniqueNode("gone")}
+	if out, err := install(t, env); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	cmd := exec.Command(filepath.Join(root, "usr/local/bin/mizzen-uninstall.sh"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mizzen-uninstall.sh: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("data dir %s: %v, want it gone\n%s", data, err, out)
+	}
+}
+
+// TestInstallScriptStartsServicesAsK3s installs with the bin and systemd
+// dirs in temporary directories and no root, so that it drives systemctl
+// (a stand-in recording its calls): it enables and restarts the service,
+// and INSTALL_MIZZEN_SKIP_ENABLE=true neither enables nor starts it, as
+// INSTALL_K3S_SKIP_ENABLE does.
+func TestInstallScriptStartsServicesAsK3s(t *testing.T) {
+	if os.Geteuid() != 0 {
+		runtimetest.SkipOrFail(t, "install.sh without INSTALL_MIZZEN_ROOT runs as root only")
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"default", nil, "daemon-reload\nenable mizzen\nrestart mizzen\n"},
+		{"skip start", []string{"INSTALL_MIZZEN_SKIP_START=true"}, "daemon-reload\nenable mizzen\n"},
+		{"skip enable", []string{"INSTALL_MIZZEN_SKIP_ENABLE=true"}, "daemon-reload\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeBin := t.TempDir()
+			calls := filepath.Join(fakeBin, "calls")
+			os.WriteFile(filepath.Join(fakeBin, "systemctl"), []byte("#!/bin/sh\necho \"$*\" >>'"+calls+"'\n"), 0o755)
+			env := append([]string{"PATH=" + fakeBin + ":" + os.Getenv("PATH"), "INSTALL_MIZZEN_BINARY=" + binary, "INSTALL_MIZZEN_INIT=systemd",
+				"INSTALL_MIZZEN_BIN_DIR=" + t.TempDir(), "INSTALL_MIZZEN_SYSTEMD_DIR=" + t.TempDir()}, tc.env...)
+			out, err := install(t, env)
+			if err != nil {
+				t.Fatalf("install.sh: %v\n%s", err, out)
+			}
+			if b, _ := os.ReadFile(calls); string(b) != tc.want {
+				t.Errorf("systemctl calls:\n%s\nwant:\n%s", b, tc.want)
+			}
+		})
 	}
 }

@@ -8,8 +8,10 @@
 # It runs `mizzen server`, or `mizzen agent` when MIZZEN_URL is set, under
 # systemd (or OpenRC where there is no systemd), and installs
 # mizzen-uninstall.sh (mizzen-agent-uninstall.sh for an agent) beside the
-# binary. Running it again upgrades in place. A failure before the files
-# are written (download, checksum, arguments) changes nothing.
+# binary. Running it again upgrades in place. A failure before the service
+# is started (download, checksum, arguments, a file that cannot be
+# written) changes nothing: every file is staged beside its destination,
+# then all are renamed over theirs.
 #
 # Environment:
 #   INSTALL_MIZZEN_DOWNLOAD_URL  where scripts/build's dist/ is served: the
@@ -25,7 +27,8 @@
 #   INSTALL_MIZZEN_EXEC          the command and flags, split at blanks:
 #                                "server --disable-agent", "agent", or flags only;
 #                                the script's arguments are appended
-#   INSTALL_MIZZEN_SKIP_ENABLE=true, INSTALL_MIZZEN_SKIP_START=true
+#   INSTALL_MIZZEN_SKIP_ENABLE=true  neither enable nor start the service
+#   INSTALL_MIZZEN_SKIP_START=true   enable it but do not start it
 #   INSTALL_MIZZEN_INIT          systemd or openrc (default: detected)
 #   INSTALL_MIZZEN_ROOT          write every file under this directory and never
 #                                enable, start or stop a service (for images/tests)
@@ -40,7 +43,7 @@ fatal() {
 	exit 1
 }
 
-# sq quotes a value for sh (and systemd's EnvironmentFile): 'it'\''s'.
+# sq quotes a value for sh: 'it'\''s'.
 sq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
 # sdq quotes a value for a systemd ExecStart line.
@@ -87,7 +90,8 @@ setup_env() {
 	R=
 	if [ -n "$ROOT" ]; then
 		[ -d "$ROOT" ] || fatal "INSTALL_MIZZEN_ROOT $ROOT is not a directory"
-		R=$(cd "$ROOT" && pwd -P)
+		# CDPATH would make cd print the directory too.
+		R=$(CDPATH='' cd -- "$ROOT" && pwd -P)
 		[ "$R" != / ] || R=
 	elif [ "$(id -u)" != 0 ]; then
 		fatal "run the installer as root (curl -sfL ... | sudo sh -), or set INSTALL_MIZZEN_ROOT to write the files under a directory"
@@ -162,7 +166,8 @@ setup_env() {
 	KUBECONFIG_FILE=$(flag_value write-kubeconfig "$@")
 	KUBECONFIG_FILE=${KUBECONFIG_FILE:-${MIZZEN_WRITE_KUBECONFIG:-}}
 	DOCKER=$(flag_value docker-host "$@")
-	DOCKER=${DOCKER:-${MIZZEN_DOCKER_HOST:-${DOCKER_HOST:-}}}
+	# Not the installer's DOCKER_HOST: the service does not get it.
+	DOCKER=${DOCKER:-${MIZZEN_DOCKER_HOST:-}}
 }
 
 # sha256 prints a file's sha256.
@@ -240,7 +245,9 @@ write_env_file() {
 		eval "value=\${$name}"
 		case "$value" in *"
 "*) fatal "$name holds a newline, which an env file cannot" ;; esac
-		echo "$name=$(sq "$value")" >>"$TMP/env"
+		# Double quotes: systemd's EnvironmentFile= and sh read \\ \" \$ \` alike
+		# (systemd takes '…'\''…' apart differently from sh).
+		printf '%s="%s"\n' "$name" "$(dqe "$value")" >>"$TMP/env"
 	done
 	umask 022
 }
@@ -332,6 +339,13 @@ EOF
 
 DATA_DIR=${MIZZEN_DATA_DIR:-$ROOT$DATA_DIR}
 NODE_NAME=${MIZZEN_NODE_NAME:-$NODE_NAME}
+# Without trailing slashes, to match the mounts below it.
+while :; do
+	case "$DATA_DIR" in
+	?*/) DATA_DIR=${DATA_DIR%/} ;;
+	*) break ;;
+	esac
+done
 case "$DATA_DIR" in
 /?*) ;;
 *)
@@ -339,11 +353,13 @@ case "$DATA_DIR" in
 	exit 1
 	;;
 esac
-failed=0
 info() { echo "[INFO]  $*"; }
+# fail stops before the data, the binary and this script go, so that the
+# uninstall can run again once the problem is fixed.
 fail() {
 	echo "[ERROR] $*" >&2
-	failed=1
+	echo "[ERROR] stopped there, keeping $ROOT$BIN and this script: fix that and run $ROOT$SELF again" >&2
+	exit 1
 }
 
 [ "$(id -u)" = 0 ] || { echo "[ERROR] run $0 as root" >&2; exit 1; }
@@ -383,35 +399,56 @@ if command -v docker >/dev/null 2>&1; then
 		fi
 		info "Removed mizzen's containers"
 	else
-		fail "could not list mizzen's containers (is Docker running?)"
+		fail "could not list mizzen's containers (is Docker running${DOCKER:+ at $DOCKER}?)"
 	fi
+else
+	echo "[WARN]  no docker command: containers labelled io.mizzen.node were not removed" >&2
 fi
 
 # Pod volumes are mounted under the data dir: unmount them, deepest first.
-awk -v d="$DATA_DIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts 2>/dev/null | sort -r |
+d="$DATA_DIR/" awk 'index($2, ENVIRON["d"]) == 1 { print $2 }' /proc/self/mounts 2>/dev/null | sort -r |
 	while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
 
 if [ -x "$ROOT$BIN" ]; then
 	"$ROOT$BIN" agent --cleanup --data-dir "$DATA_DIR" || fail "mizzen agent --cleanup failed"
 else
-	fail "$ROOT$BIN is missing: cannot remove mizzen's network (run mizzen agent --cleanup)"
+	# Not a reason to stop: with the binary gone, a second run could not do better.
+	echo "[ERROR] $ROOT$BIN is missing: mizzen's network stays (remove it with mizzen agent --cleanup)" >&2
+	rc=1
 fi
 
-rm -rf "$DATA_DIR" "$ROOT/etc/mizzen"
+rm -rf "$DATA_DIR" "$ROOT/etc/mizzen" || fail "could not remove $DATA_DIR or $ROOT/etc/mizzen"
 [ -z "$KUBECONFIG_FILE" ] || rm -f "$ROOT$KUBECONFIG_FILE"
 rm -f "$ROOT$BIN" "$ROOT$SELF"
 info "Removed mizzen's data, configuration and binary"
-exit "$failed"
+exit "${rc:-0}"
 EOF
 }
 
-# place installs a file atomically with a mode: a copy beside the
-# destination, renamed over it.
-place() {
-	mkdir -p "$(dirname "$R$2")"
-	cp "$1" "$R$2.mizzen-new"
-	chmod "$3" "$R$2.mizzen-new"
-	mv -f "$R$2.mizzen-new" "$R$2"
+# stage copies a file beside its destination, with its mode, as
+# DEST.mizzen-new; commit then renames every staged file over its
+# destination. A file that cannot be staged unstages the others: nothing
+# changes.
+STAGED=
+stage() {
+	STAGED="$STAGED $2"
+	if ! { mkdir -p "$(dirname "$R$2")" && rm -f "$R$2.mizzen-new" && cp "$1" "$R$2.mizzen-new" && chmod "$3" "$R$2.mizzen-new"; }; then
+		unstage
+		fatal "could not write $R$2: nothing was installed"
+	fi
+}
+
+unstage() {
+	set -f
+	for f in $STAGED; do rm -f "$R$f.mizzen-new"; done
+	set +f
+}
+
+commit() {
+	set -f
+	for f in $STAGED; do mv -f "$R$f.mizzen-new" "$R$f"; done
+	set +f
+	STAGED=
 }
 
 services() {
@@ -421,16 +458,18 @@ services() {
 	fi
 	if [ "$INIT" = systemd ]; then
 		systemctl daemon-reload
-		if [ "${INSTALL_MIZZEN_SKIP_ENABLE:-}" != true ]; then
-			info "Enabling $NAME"
-			systemctl enable "$NAME" >/dev/null 2>&1 || fatal "systemctl enable $NAME failed"
-		fi
+	fi
+	# As INSTALL_K3S_SKIP_ENABLE: neither enabled nor started.
+	if [ "${INSTALL_MIZZEN_SKIP_ENABLE:-}" = true ]; then
+		info "INSTALL_MIZZEN_SKIP_ENABLE=true: not enabling or starting $NAME"
+		return
+	fi
+	info "Enabling $NAME"
+	if [ "$INIT" = systemd ]; then
+		systemctl enable "$NAME" >/dev/null 2>&1 || fatal "systemctl enable $NAME failed"
 		[ "${INSTALL_MIZZEN_SKIP_START:-}" = true ] || { info "Starting $NAME"; systemctl restart "$NAME"; }
 	else
-		if [ "${INSTALL_MIZZEN_SKIP_ENABLE:-}" != true ]; then
-			info "Enabling $NAME"
-			rc-update add "$NAME" default >/dev/null
-		fi
+		rc-update add "$NAME" default >/dev/null
 		[ "${INSTALL_MIZZEN_SKIP_START:-}" = true ] || { info "Starting $NAME"; rc-service "$NAME" restart; }
 	fi
 }
@@ -444,7 +483,7 @@ main() {
 	setup_env "$@"
 
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/mizzen-install.XXXXXX")
-	trap 'rm -rf "$TMP"' EXIT
+	trap 'unstage; rm -rf "$TMP"' EXIT
 	trap 'exit 130' INT TERM
 	obtain_binary
 	write_env_file
@@ -454,15 +493,16 @@ main() {
 	# Everything is checked: only now is anything written.
 	if [ -n "$NEW_BINARY" ]; then
 		info "Installing mizzen ($ARCH) to $R$BIN"
-		place "$NEW_BINARY" "$BIN" 0755
+		stage "$NEW_BINARY" "$BIN" 0755
 	fi
-	place "$TMP/uninstall" "$UNINSTALL" 0755
-	place "$TMP/env" "$ENV_FILE" 0600
+	stage "$TMP/uninstall" "$UNINSTALL" 0755
+	stage "$TMP/env" "$ENV_FILE" 0600
 	if [ "$INIT" = systemd ]; then
-		place "$TMP/service" "$SERVICE_FILE" 0644
+		stage "$TMP/service" "$SERVICE_FILE" 0644
 	else
-		place "$TMP/service" "$SERVICE_FILE" 0755
+		stage "$TMP/service" "$SERVICE_FILE" 0755
 	fi
+	commit
 	info "Installed $R$SERVICE_FILE ($CMD), its env file $R$ENV_FILE and $R$UNINSTALL"
 	services
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 )
@@ -54,6 +55,9 @@ func dockerUserRules(cidr netip.Prefix) [][]string {
 	}
 }
 
+// warnNoIptables warns once per process that iptables is missing.
+var warnNoIptables sync.Once
+
 // ensureDockerUser adds the accept rules to DOCKER-USER when that chain
 // exists in the current network namespace; it checks each rule first.
 func ensureDockerUser(cidr netip.Prefix, log *logrus.Entry) error {
@@ -61,6 +65,17 @@ func ensureDockerUser(cidr netip.Prefix, log *logrus.Entry) error {
 		return nil
 	}
 	bin := iptablesFor(cidr)
+	if _, err := exec.LookPath(bin); err != nil {
+		// Likely a container image without iptables: if Docker runs on
+		// this host with its FORWARD policy DROP, pods' forwarded
+		// traffic is dropped and the user must let it through.
+		warnNoIptables.Do(func() {
+			log.Warnf("%s not found: cannot add accept rules for %s to Docker's %s chain; if Docker's FORWARD policy is DROP here, "+
+				"forwarded pod traffic is dropped (install iptables, or add: iptables -I %s -s %s -j ACCEPT; iptables -I %s -d %s -j ACCEPT)",
+				bin, cidr, dockerUser, dockerUser, cidr, dockerUser, cidr)
+		})
+		return nil
+	}
 	if !chainExists(bin, dockerUser) {
 		log.Debugf("No %s chain: no Docker FORWARD rules to pass", dockerUser)
 		return nil
