@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,6 +39,10 @@ func checkConfigCommand() *cli.Command {
 			cfg := checkconfig.Config{DockerHost: c.String("docker-host"), NetworkBackend: c.String("network-backend")}
 			if b := cfg.NetworkBackend; b != "vxlan" && b != "host-gw" {
 				return usageError{fmt.Errorf("--network-backend: %q is not vxlan or host-gw", b)}
+			}
+			// As the agent takes it (cmd_agent.go).
+			if h := cfg.DockerHost; !strings.HasPrefix(h, "unix://") && !strings.HasPrefix(h, "tcp://") {
+				return usageError{fmt.Errorf("--docker-host: %q is not a unix:// or tcp:// address", h)}
 			}
 			for _, p := range checkConfigPorts {
 				n := c.Int(p.flag)

@@ -78,6 +78,26 @@ func TestCheckConfigPassesHereAndFailsOnABusyPort(t *testing.T) {
 	}
 }
 
+// TestCheckConfigRefusesADockerHostTheAgentRefuses checks that
+// check-config takes --docker-host (and DOCKER_HOST) as the server and
+// agent do: an ssh:// address is a usage error, not "install Docker".
+func TestCheckConfigRefusesADockerHostTheAgentRefuses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "check-config")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MIZZEN_DOCKER_HOST=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "DOCKER_HOST=ssh://user@docker.example")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), `--docker-host: "ssh://user@docker.example" is not a unix:// or tcp:// address`) {
+		t.Fatalf("mizzen check-config with DOCKER_HOST=ssh://...: %v\n%s", err, out)
+	}
+}
+
 // metricValue returns the value of the series of /metrics text whose
 // line starts with series (name{labels} exactly as Prometheus prints
 // them), or -1.
@@ -116,11 +136,11 @@ func TestMetricsShowRequestsSchedulingAndQueues(t *testing.T) {
 
 	pod := `component="apiserver",group="",resource="pods",`
 	want := map[string]float64{
-		`apiserver_request_total{code="201",` + pod + `scope="namespace",subresource="",verb="POST",version="v1"}`:                                            1,
+		`apiserver_request_total{code="201",` + pod + `scope="resource",subresource="",verb="POST",version="v1"}`:                                             1,
 		`apiserver_request_total{code="200",` + pod + `scope="namespace",subresource="",verb="LIST",version="v1"}`:                                            1,
 		`apiserver_request_total{code="404",` + pod + `scope="resource",subresource="",verb="GET",version="v1"}`:                                              1,
 		`apiserver_request_total{code="200",component="apiserver",group="",resource="nodes",scope="resource",subresource="status",verb="PATCH",version="v1"}`: 1,
-		`apiserver_request_duration_seconds_count{` + pod + `scope="namespace",subresource="",verb="POST",version="v1"}`:                                      1,
+		`apiserver_request_duration_seconds_count{` + pod + `scope="resource",subresource="",verb="POST",version="v1"}`:                                       1,
 		`apiserver_registered_watchers{group="",kind="Pod",version="v1"}`:                                                                                     1,
 		`apiserver_longrunning_requests{` + pod + `scope="namespace",subresource="",verb="WATCH",version="v1"}`:                                               1,
 		`etcd_request_duration_seconds_count{operation="create",type="pods"}`:                                                                                 1,

@@ -116,9 +116,11 @@ func (s *Server) describe(r *http.Request) requestInfo {
 		}
 		return requestInfo{labels: []string{method(r), "", "", "", sub, "", "apiserver"}, mutating: r.Method != http.MethodGet && r.Method != http.MethodHead}
 	}
-	v := strings.ToUpper(verb(r, rq))
-	if v == r.Method { // not a Kubernetes verb
+	v := verb(r, rq)
+	if v == r.Method { // not a Kubernetes verb ("get" in lower case neither)
 		v = method(r)
+	} else {
+		v = strings.ToUpper(v)
 	}
 	switch {
 	case rq.sub == "exec" || rq.sub == "attach" || rq.sub == "portforward" || rq.sub == "proxy":
@@ -127,12 +129,14 @@ func (s *Server) describe(r *http.Request) requestInfo {
 		v = http.MethodPost
 	case v == "UPDATE":
 		v = http.MethodPut
+	case v == "DELETECOLLECTION": // kube-apiserver reports the method
+		v = http.MethodDelete
 	case v == "PATCH" && r.Header.Get("Content-Type") == "application/apply-patch+yaml":
 		v = "APPLY"
 	}
 	scope := "cluster"
 	switch {
-	case rq.name != "":
+	case rq.name != "" || v == http.MethodPost: // a create is "resource", as kube-apiserver has it
 		scope = "resource"
 	case rq.namespace != "":
 		scope = "namespace"
@@ -140,7 +144,7 @@ func (s *Server) describe(r *http.Request) requestInfo {
 	gvr := rq.kind.GVR
 	info := requestInfo{
 		labels:      []string{v, gvr.Group, gvr.Version, gvr.Resource, rq.sub, scope, "apiserver"},
-		longRunning: v == "WATCH" || v == "CONNECT" || (v == "GET" && rq.sub == "log" && r.URL.Query().Get("follow") == "true"),
+		longRunning: v == "WATCH" || v == "CONNECT" || rq.sub == "log",
 		mutating:    r.Method != http.MethodGet,
 	}
 	if v == "WATCH" {

@@ -104,15 +104,25 @@ func TestDescribeLabelsRequestsAsKubernetes(t *testing.T) {
 		{"GET", "/api/v1/pods", "", "LIST  v1 pods  cluster", false},
 		{"GET", "/api/v1/namespaces/a/pods?watch=true", "", "WATCH  v1 pods  namespace", true},
 		{"GET", "/api/v1/namespaces/a/pods/p/log?follow=true", "", "GET  v1 pods log resource", true},
+		// kube-apiserver counts every log request as long-running.
+		{"GET", "/api/v1/namespaces/a/pods/p/log", "", "GET  v1 pods log resource", true},
 		{"POST", "/api/v1/namespaces/a/pods/p/exec", "", "CONNECT  v1 pods exec resource", true},
 		{"PATCH", "/apis/apps/v1/namespaces/a/deployments/d", "application/apply-patch+yaml", "APPLY apps v1 deployments  resource", false},
 		{"PATCH", "/apis/apps/v1/namespaces/a/deployments/d/scale", "application/merge-patch+json", "PATCH apps v1 deployments scale resource", false},
 		{"PUT", "/api/v1/namespaces/a", "", "PUT  v1 namespaces  resource", false},
-		{"DELETE", "/api/v1/namespaces/a/pods", "", "DELETECOLLECTION  v1 pods  namespace", false},
+		// kube-apiserver reports the method (DELETE, not DELETECOLLECTION)
+		// and a create's scope as "resource" (metrics.CleanScope).
+		{"DELETE", "/api/v1/namespaces/a/pods", "", "DELETE  v1 pods  namespace", false},
+		{"POST", "/api/v1/namespaces/a/pods", "", "POST  v1 pods  resource", false},
+		{"POST", "/api/v1/namespaces", "", "POST  v1 namespaces  resource", false},
 		{"GET", "/openapi/v2", "", "GET    /openapi ", false},
 		{"GET", "/random", "", "GET     ", false},
 		{"FROB", "/api/v1/pods", "", "other  v1 pods  cluster", false},
 		{"FROB", "/random", "", "other     ", false},
+		// Methods are case-sensitive: one in lower case is no verb, and
+		// must not become a label value of its own.
+		{"frob", "/api/v1/pods", "", "other  v1 pods  cluster", false},
+		{"get", "/api/v1/namespaces/a/pods/p", "", "other  v1 pods  resource", false},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)
 		r.Header.Set("Content-Type", tc.contentType)

@@ -54,10 +54,16 @@ type moduleIndex struct {
 	// lists is true when modules.builtin or modules.dep was read, so a
 	// module in neither is missing.
 	lists bool
+	// dep is true when modules.dep was read, so a module the kernel
+	// config says is =m but that is not in it is not installed (Ubuntu
+	// ships some in linux-modules-extra).
+	dep bool
+	// dir is /lib/modules/RELEASE.
+	dir string
 }
 
 func loadModuleIndex(h Host, release string) moduleIndex {
-	mi := moduleIndex{loaded: map[string]bool{}, builtin: map[string]bool{}, installed: map[string]bool{}}
+	mi := moduleIndex{loaded: map[string]bool{}, builtin: map[string]bool{}, installed: map[string]bool{}, dir: "/lib/modules/" + release}
 	if b, err := h.ReadFile("/proc/modules"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) > 0 {
@@ -69,11 +75,12 @@ func loadModuleIndex(h Host, release string) moduleIndex {
 		return mi
 	}
 	for file, set := range map[string]map[string]bool{"modules.builtin": mi.builtin, "modules.dep": mi.installed} {
-		b, err := h.ReadFile("/lib/modules/" + release + "/" + file)
+		b, err := h.ReadFile(mi.dir + "/" + file)
 		if err != nil {
 			continue
 		}
 		mi.lists = true
+		mi.dep = mi.dep || file == "modules.dep"
 		for _, line := range strings.Split(string(b), "\n") {
 			// kernel/net/bridge/bridge.ko.xz: dep... -> bridge
 			path, _, _ := strings.Cut(line, ":")
@@ -162,12 +169,14 @@ func checkFeature(h Host, f feature, kc *kernelConfig, mi moduleIndex) Result {
 	fix := fmt.Sprintf("load it with `modprobe %s` (and list it in /etc/modules-load.d/mizzen.conf to load it at boot); "+
 		"if there is no such module, use a kernel built with %s=y or =m", f.module, f.symbol)
 	found := ""
+	// notInstalled: the config says =m but modules.dep lacks the module.
+	notInstalled := kc != nil && kc.values[f.symbol] == "m" && mi.dep && !mi.installed[f.module]
 	switch {
 	case mi.loaded[f.module]:
 		found = "loaded"
 	case kc != nil && kc.values[f.symbol] == "y":
 		found = fmt.Sprintf("built in, %s=y", f.symbol)
-	case kc != nil && kc.values[f.symbol] == "m":
+	case kc != nil && kc.values[f.symbol] == "m" && !notInstalled:
 		found = fmt.Sprintf("module, %s=m", f.symbol)
 	case mi.builtin[f.module]:
 		found = "built in"
@@ -182,6 +191,10 @@ func checkFeature(h Host, f feature, kc *kernelConfig, mi moduleIndex) Result {
 	case found != "":
 		r.Status, r.Detail = OK, found
 		return r
+	case notInstalled:
+		r.Detail = fmt.Sprintf("%s=m, but %s is not among the modules in %s: needed for %s", f.symbol, f.module, mi.dir, f.why)
+		fix = "install the kernel's extra modules (on Ubuntu: apt-get install linux-modules-extra-$(uname -r), " +
+			"or linux-modules-extra-raspi on a Raspberry Pi)"
 	case kc != nil || mi.lists:
 		r.Detail = "missing: needed for " + f.why
 	default:
