@@ -206,14 +206,25 @@ func testPodNetwork(t *testing.T, backend string) {
 		t.Fatalf("an unready endpoint got %d of 60 requests 2 s after failing: %v", counts[unready], counts)
 	}
 
-	// The agent restarted: pod IPs and rules stay.
-	ipsBefore := podIPs(s, nodeA)
+	// The agent restarted, after a crash and after a stop: pod IPs,
+	// containers and rules stay.
+	ipsBefore, restartsBefore := podIPs(s, nodeA), podRestarts(s, nodeA)
 	a.kill()
 	a.start()
 	s.waitNodeReady(nodeA, 60*time.Second)
 	mustFetch("http://web/", "web-")
+	a.stop()
+	if code := a.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("agent %s exited with %d on SIGTERM:\n%s", nodeA, code, a.logs())
+	}
+	a.start()
+	s.waitNodeReady(nodeA, 60*time.Second)
+	mustFetch("http://web/", "web-")
 	if after := podIPs(s, nodeA); fmt.Sprint(after) != fmt.Sprint(ipsBefore) {
-		t.Fatalf("pod IPs on %s changed over an agent restart: %v, then %v", nodeA, ipsBefore, after)
+		t.Fatalf("pod IPs on %s changed over agent restarts: %v, then %v", nodeA, ipsBefore, after)
+	}
+	if after := podRestarts(s, nodeA); fmt.Sprint(after) != fmt.Sprint(restartsBefore) {
+		t.Fatalf("containers on %s restarted over agent restarts: %v, then %v", nodeA, restartsBefore, after)
 	}
 	if out, err := inNetns(a.netns, "nft", "list", "table", "ip", "mizzen").CombinedOutput(); err != nil || !strings.Contains(string(out), clusterIP) {
 		t.Fatalf("nft table after the restart: %v\n%s", err, out)
@@ -258,6 +269,14 @@ func spread(t *testing.T, s *server, url string, n int) map[string]int {
 func podIPs(s *server, node string) []string {
 	out := s.kubectl("get", "pods", "-A", "--field-selector", "spec.nodeName="+node, "--sort-by", ".metadata.name",
 		"-o", `jsonpath={range .items[*]}{.metadata.name}={.status.podIP} {end}`)
+	return strings.Fields(out)
+}
+
+// podRestarts returns "name=restartCounts" of the pods on node, sorted by
+// name.
+func podRestarts(s *server, node string) []string {
+	out := s.kubectl("get", "pods", "-A", "--field-selector", "spec.nodeName="+node, "--sort-by", ".metadata.name",
+		"-o", `jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[*].restartCount} {end}`)
 	return strings.Fields(out)
 }
 

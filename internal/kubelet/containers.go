@@ -240,8 +240,11 @@ func (k *Kubelet) stopRunning(ctx context.Context, pod *corev1.Pod, pc *podConta
 			k.inspect.forget(sb.ID)
 		}
 		// A stopped sandbox gives its address back, as the kubelet's
-		// StopPodSandbox does through CNI.
-		k.teardown(ctx, sb.ID)
+		// StopPodSandbox does through CNI; once is enough (a terminal
+		// pod's sandbox is stopped again at every sync).
+		if sb.State == rt.StateRunning || k.hasAddress(sb.ID) {
+			k.teardown(ctx, sb.ID)
+		}
 	}
 }
 

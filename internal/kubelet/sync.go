@@ -72,7 +72,7 @@ func (k *Kubelet) run(ctx context.Context, pod *corev1.Pod, pc *podContainers, m
 	}
 
 	sb := pc.sandbox()
-	if sb == nil || sb.State != rt.StateRunning {
+	if sb == nil || sb.State != rt.StateRunning || k.lacksAddress(pod, sb) {
 		if sb != nil {
 			k.event(pod, corev1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
 		}
@@ -282,6 +282,11 @@ func (k *Kubelet) setUpNetwork(ctx context.Context, id string) error {
 	return nil
 }
 
+// hasAddress reports whether the pod network has an address for sandbox id.
+func (k *Kubelet) hasAddress(id string) bool {
+	return k.cfg.PodNetwork != nil && k.cfg.PodNetwork.IP(id).IsValid()
+}
+
 // teardown releases the pod IP of sandbox id (when there is a pod network).
 func (k *Kubelet) teardown(ctx context.Context, id string) {
 	if k.cfg.PodNetwork == nil {
@@ -290,6 +295,14 @@ func (k *Kubelet) teardown(ctx context.Context, id string) {
 	if err := k.cfg.PodNetwork.TearDown(ctx, id); err != nil && ctx.Err() == nil {
 		k.log.WithError(err).WithField("sandbox", id[:min(12, len(id))]).Warn("tear down pod network")
 	}
+}
+
+// lacksAddress reports whether the pod network has no address for the
+// pod's sandbox sb: the agent stopped between starting the sandbox and
+// setting up its network, or its allocation was lost. Such a sandbox is
+// replaced, as the kubelet replaces a sandbox whose status has no IP.
+func (k *Kubelet) lacksAddress(pod *corev1.Pod, sb *rt.ContainerStatus) bool {
+	return !pod.Spec.HostNetwork && k.cfg.PodNetwork != nil && !k.cfg.PodNetwork.IP(sb.ID).IsValid()
 }
 
 // podIP is the pod's address: the sandbox's, or the node's for host

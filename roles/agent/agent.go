@@ -76,6 +76,9 @@ func Run(ctx context.Context, cfg Config) error {
 				ServingIPs: ips, ServingDNSNames: []string{cfg.NodeName, "localhost"},
 				Log: log.WithField("component", "join"),
 			})
+			if ctx.Err() != nil {
+				return nil // stopped while joining: no warning
+			}
 			// A server not (yet) reachable is waited for; a refusal, or a
 			// server whose certificate the token's CA did not sign, ends
 			// the agent.
@@ -146,14 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 		NodeName: cfg.NodeName, NodeIPs: cfg.NodeIPs, Labels: cfg.Labels, Taints: cfg.Taints,
 		ControlPlane: cfg.ControlPlane, KubeletPort: cfg.KubeletPort, MaxPods: 110, DataDir: dir,
 		Version: version.Kubernetes, Runtime: containers, Client: client,
-		NetworkReady: func() error {
-			select {
-			case <-nw.ready:
-				return nil
-			default:
-				return errNetworkNotReady
-			}
-		},
+		NetworkReady: nw.readyErr,
 		Event: func(n *corev1.Node, eventType, reason, message string) {
 			event(n, eventType, reason, message)
 		},

@@ -51,6 +51,9 @@ func fetchCluster(ctx context.Context, given *join.Cluster, client *apiclient.Cl
 			}
 			break
 		}
+		if ctx.Err() != nil {
+			return clusterNet{}, ctx.Err() // stopped: no warning
+		}
 		log.WithError(err).Warnf("cluster configuration from the server (retrying in %s)", delay)
 		select {
 		case <-ctx.Done():
@@ -79,7 +82,10 @@ type podNet struct {
 	n atomic.Pointer[network.Network]
 }
 
-var errNetworkNotReady = errors.New("the pod network is not ready")
+var (
+	errNetworkNotReady = errors.New("the pod network is not ready")
+	errNoPodCIDR       = errors.New("waiting for the node's podCIDR")
+)
 
 func (p *podNet) SetUp(ctx context.Context, id, netnsPath string) (netip.Addr, error) {
 	n := p.n.Load()
@@ -122,7 +128,8 @@ type netDeps struct {
 	slices    *apiclient.Informer[*discoveryv1.EndpointSlice]
 	podNet    *podNet
 	dnsSource *cacheSource
-	ready     chan struct{} // closed once pods can get addresses
+	ready     chan struct{}         // closed once pods can get addresses
+	notReady  atomic.Pointer[error] // why pods cannot get addresses yet
 	nodesKick chan struct{}
 	onReady   func() // called once pods can get addresses (may be nil)
 	proxy     atomic.Pointer[proxy.Proxier]
@@ -146,9 +153,10 @@ func (d *netDeps) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := n.Start(ctx); err != nil {
-		return fmt.Errorf("pod network: %w", err)
+	if !d.start(ctx, n.Start) {
+		return nil // ctx ended
 	}
+	d.notReady.Store(nil)
 	if err := d.publish(ctx, n.Annotations()); err != nil {
 		return err
 	}
@@ -211,6 +219,42 @@ func (d *netDeps) run(ctx context.Context) error {
 	return nil
 }
 
+// start starts the pod network, retrying failures (a busy xtables lock,
+// a missing link) while the node reports why its network is not ready, as
+// the kubelet waits for its CNI plugin; false when ctx ended first.
+func (d *netDeps) start(ctx context.Context, start func(context.Context) error) bool {
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		err := start(ctx)
+		if ctx.Err() != nil {
+			return false
+		}
+		if err == nil {
+			return true
+		}
+		err = fmt.Errorf("pod network: %w", err)
+		d.notReady.Store(&err)
+		d.log.WithError(err).Warnf("pod network not started (retrying in %s)", delay)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+	}
+}
+
+// readyErr says why pods cannot get addresses yet (nil once they can).
+func (d *netDeps) readyErr() error {
+	select {
+	case <-d.ready:
+		return nil
+	default:
+	}
+	if err := d.notReady.Load(); err != nil {
+		return *err
+	}
+	return errNetworkNotReady
+}
+
 // dnsAddress picks where the node's DNS server listens: port 53 of the
 // pod bridge's address, or, when something else holds that port, a free
 // one (pods reach it through the proxy's DNAT either way).
@@ -247,8 +291,12 @@ func (d *netDeps) waitPodCIDR(ctx context.Context) (netip.Prefix, error) {
 			}
 			return p.Masked(), nil
 		}
+		if d.notReady.Load() == nil {
+			err := errNoPodCIDR
+			d.notReady.Store(&err)
+		}
 		if time.Since(warned) > 30*time.Second {
-			d.log.Warn("waiting for the node's podCIDR")
+			d.log.Warn(errNoPodCIDR.Error())
 			warned = time.Now()
 		}
 		select {
