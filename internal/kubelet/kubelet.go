@@ -65,6 +65,10 @@ type Config struct {
 	// empty falls back to the host's resolvers, as the kubelet does.
 	ClusterDNS    []string
 	ClusterDomain string
+	// HostDNS is the host's resolver configuration (HostResolvConf):
+	// ClusterFirst pods get its search domains after the cluster's, and
+	// Default pods with a dnsConfig start from it.
+	HostDNS rt.DNSConfig
 	// Event records an event about obj (may be nil).
 	Event func(obj runtime.Object, eventType, reason, message string)
 	// PodStarted observes how long a pod took from first being seen to

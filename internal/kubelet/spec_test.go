@@ -134,3 +134,47 @@ func TestDNSConfigFollowsThePodsPolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestDNSConfigStartsFromTheHost(t *testing.T) {
+	host := rt.DNSConfig{Servers: []string{"192.0.2.53", "192.0.2.54"}, Searches: []string{"lan.example"}, Options: []string{"edns0"}}
+	k := &Kubelet{cfg: Config{ClusterDNS: []string{"10.43.0.10"}, ClusterDomain: "cluster.local", HostDNS: host}}
+	for _, tc := range []struct {
+		name   string
+		policy corev1.DNSPolicy
+		config *corev1.PodDNSConfig
+		want   rt.DNSConfig
+	}{
+		{name: "ClusterFirst adds the host's search domains", policy: corev1.DNSClusterFirst,
+			want: rt.DNSConfig{Servers: []string{"10.43.0.10"},
+				Searches: []string{"web.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan.example"}, Options: []string{"ndots:5"}}},
+		{name: "Default without dnsConfig is left to the runtime (the host's file)", policy: corev1.DNSDefault},
+		{name: "Default with dnsConfig starts from the host's, without duplicates", policy: corev1.DNSDefault,
+			config: &corev1.PodDNSConfig{Nameservers: []string{"192.0.2.54", "192.0.2.99"}, Searches: []string{"lan.example", "extra.example"}},
+			want: rt.DNSConfig{Servers: []string{"192.0.2.53", "192.0.2.54", "192.0.2.99"},
+				Searches: []string{"lan.example", "extra.example"}, Options: []string{"edns0"}}},
+		{name: "more than 3 nameservers are cut", policy: corev1.DNSClusterFirst,
+			config: &corev1.PodDNSConfig{Nameservers: []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}},
+			want: rt.DNSConfig{Servers: []string{"10.43.0.10", "192.0.2.1", "192.0.2.2"},
+				Searches: []string{"web.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan.example"}, Options: []string{"ndots:5"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := testPod("p", corev1.Container{Name: "c"})
+			pod.Namespace = "web"
+			pod.Spec.DNSPolicy, pod.Spec.DNSConfig = tc.policy, tc.config
+			if got := k.dnsConfig(pod); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("dnsConfig = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseResolvConf(t *testing.T) {
+	got := parseResolvConf([]byte("# generated\nnameserver 192.0.2.53 # main\ndomain old.example\nsearch a.example b.example\noptions ndots:2 edns0\nnameserver 2001:db8::53\n;comment\n"))
+	want := rt.DNSConfig{Servers: []string{"192.0.2.53", "2001:db8::53"}, Searches: []string{"a.example", "b.example"}, Options: []string{"ndots:2", "edns0"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseResolvConf = %+v, want %+v", got, want)
+	}
+	if !onlyLoopback([]string{"127.0.0.53"}) || onlyLoopback([]string{"127.0.0.53", "192.0.2.1"}) || onlyLoopback(nil) {
+		t.Fatal("onlyLoopback")
+	}
+}

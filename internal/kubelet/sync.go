@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -367,7 +368,8 @@ func hostname(pod *corev1.Pod) string {
 	return h
 }
 
-// dnsConfig is the resolv.conf of the pod's sandbox for its dnsPolicy.
+// dnsConfig is the resolv.conf of the pod's sandbox for its dnsPolicy,
+// formed as the kubelet forms it.
 func (k *Kubelet) dnsConfig(pod *corev1.Pod) rt.DNSConfig {
 	policy := pod.Spec.DNSPolicy
 	if policy == "" {
@@ -376,23 +378,31 @@ func (k *Kubelet) dnsConfig(pod *corev1.Pod) rt.DNSConfig {
 	if policy == corev1.DNSClusterFirst && pod.Spec.HostNetwork {
 		policy = corev1.DNSDefault
 	}
+	if (policy == corev1.DNSClusterFirst || policy == corev1.DNSClusterFirstWithHostNet) && len(k.cfg.ClusterDNS) == 0 {
+		k.event(pod, corev1.EventTypeWarning, "MissingClusterDNS", fmt.Sprintf(
+			"pod: %q. kubelet does not have ClusterDNS IP configured and cannot create Pod using %q policy. Falling back to %q policy.",
+			pod.Name+"_"+pod.Namespace+"("+string(pod.UID)+")", policy, corev1.DNSDefault))
+		policy = corev1.DNSDefault
+	}
+	dc := pod.Spec.DNSConfig
 	var d rt.DNSConfig
 	switch policy {
 	case corev1.DNSClusterFirst, corev1.DNSClusterFirstWithHostNet:
-		if len(k.cfg.ClusterDNS) == 0 {
-			k.event(pod, corev1.EventTypeWarning, "MissingClusterDNS", fmt.Sprintf(
-				"pod: %q. kubelet does not have ClusterDNS IP configured and cannot create Pod using %q policy. Falling back to %q policy.",
-				pod.Name+"_"+pod.Namespace+"("+string(pod.UID)+")", policy, corev1.DNSDefault))
-			break
-		}
 		d.Servers = append(d.Servers, k.cfg.ClusterDNS...)
 		domain := k.cfg.ClusterDomain
-		d.Searches = []string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}
+		d.Searches = append([]string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}, k.cfg.HostDNS.Searches...)
 		d.Options = []string{"ndots:5"}
+	case corev1.DNSDefault:
+		// Without a dnsConfig the runtime copies the host's file as it
+		// is; with one, the host's settings are the start.
+		if dc != nil {
+			h := k.cfg.HostDNS
+			d = rt.DNSConfig{Servers: slices.Clone(h.Servers), Searches: slices.Clone(h.Searches), Options: slices.Clone(h.Options)}
+		}
 	}
-	if dc := pod.Spec.DNSConfig; dc != nil {
-		d.Servers = append(d.Servers, dc.Nameservers...)
-		d.Searches = append(d.Searches, dc.Searches...)
+	if dc != nil {
+		d.Servers = appendNew(d.Servers, dc.Nameservers...)
+		d.Searches = appendNew(d.Searches, dc.Searches...)
 		for _, o := range dc.Options {
 			opt := o.Name
 			if o.Value != nil {
@@ -411,5 +421,30 @@ func (k *Kubelet) dnsConfig(pod *corev1.Pod) rt.DNSConfig {
 			}
 		}
 	}
+	// The resolver's limits, with the kubelet's events.
+	if len(d.Servers) > maxDNSNameservers {
+		d.Servers = d.Servers[:maxDNSNameservers]
+		k.event(pod, corev1.EventTypeWarning, "DNSConfigForming", "Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: "+strings.Join(d.Servers, " "))
+	}
+	if len(d.Searches) > maxDNSSearches {
+		d.Searches = d.Searches[:maxDNSSearches]
+		k.event(pod, corev1.EventTypeWarning, "DNSConfigForming", "Search Line limits were exceeded, some search paths have been omitted, the applied search line is: "+strings.Join(d.Searches, " "))
+	}
 	return d
+}
+
+// The limits the kubelet applies to a pod's resolv.conf.
+const (
+	maxDNSNameservers = 3
+	maxDNSSearches    = 32
+)
+
+// appendNew appends the values not already in list, in order.
+func appendNew(list []string, values ...string) []string {
+	for _, v := range values {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
 }

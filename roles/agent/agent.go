@@ -174,6 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		HostIP: hostIP, Volumes: volumes, PodNetwork: nw.podNet,
 		ClusterDNS: []string{cluster.clusterDNS.String()}, ClusterDomain: cluster.domain,
+		HostDNS:    kubelet.HostResolvConf(),
 		Event:      event,
 		PodStarted: metrics.ObservePodStart,
 		Log:        log.WithField("component", "kubelet"),
