@@ -20,8 +20,10 @@ func zapLogger(log *logrus.Entry) *zap.Logger {
 	return zap.New(&logrusCore{log: log})
 }
 
+// Enabled passes etcd's info and higher at --debug (its debug level
+// logs every key it writes), and only its fatal lines otherwise.
 func (c *logrusCore) Enabled(l zapcore.Level) bool {
-	return l >= zapcore.DPanicLevel || c.log.Logger.IsLevelEnabled(logrus.DebugLevel)
+	return l >= zapcore.DPanicLevel || l >= zapcore.InfoLevel && c.log.Logger.IsLevelEnabled(logrus.DebugLevel)
 }
 
 func (c *logrusCore) With(fields []zapcore.Field) zapcore.Core {

@@ -21,8 +21,12 @@ func TestEtcdLogsGoThroughLogrus(t *testing.T) {
 		t.Fatalf("etcd's warning logged at info level: %s", buf.String())
 	}
 	l.SetLevel(logrus.DebugLevel)
+	z.Debug("Putting key")
 	z.With(zap.String("cluster", "c")).Info("started", zap.Int("term", 2))
 	out := buf.String()
+	if strings.Contains(out, "Putting key") {
+		t.Fatalf("etcd's debug lines logged: %s", out)
+	}
 	for _, want := range []string{`"component":"etcd"`, `"level":"debug"`, `"msg":"started"`, `"cluster":"c"`, `"term":2`} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("missing %s in %s", want, out)
