@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/mizzen-dev/mizzen/internal/atomicfile"
 )
 
 // SkipSuffix marks a file the controller leaves alone: with foo.yaml.skip
@@ -60,7 +62,7 @@ func Stage(dir string, bundled fs.FS, vars map[string]string, disable []string, 
 		if bytes.Equal(cur, want) {
 			continue
 		}
-		if err := writeFile(dst, want); err != nil {
+		if err := atomicfile.Write(dst, want, 0o600); err != nil {
 			return fmt.Errorf("write bundled manifest: %w", err)
 		}
 		log.WithField("file", e.Name()).Debug("wrote bundled manifest")
@@ -86,26 +88,4 @@ func Substitute(data []byte, vars map[string]string) []byte {
 		data = bytes.ReplaceAll(data, []byte("%{"+k+"}%"), []byte(vars[k]))
 	}
 	return data
-}
-
-// writeFile replaces a file atomically, so the controller never reads
-// half of it.
-func writeFile(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".stage-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }

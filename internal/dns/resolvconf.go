@@ -1,38 +1,29 @@
 package dns
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
+
+	"github.com/mizzen-dev/mizzen/internal/resolvconf"
 )
 
 // readResolvConf returns the nameservers of a resolv.conf as "ip:53",
 // skipping any that would be this server itself (one of listen).
 func readResolvConf(path string, listen []string) ([]string, error) {
-	f, err := os.Open(path)
+	c, err := resolvconf.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || fields[0] != "nameserver" {
-			continue
-		}
-		addr, err := hostPort(fields[1])
+	for _, ns := range c.Nameservers {
+		addr, err := hostPort(ns)
 		if err != nil || isSelf(addr, listen) {
 			continue
 		}
 		out = append(out, addr)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return out, nil
 }

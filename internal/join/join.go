@@ -19,6 +19,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/mizzen-dev/mizzen/internal/atomicfile"
 	"github.com/mizzen-dev/mizzen/internal/pki"
 )
 
@@ -235,7 +236,7 @@ func request(ctx context.Context, cfg Config, caPEM []byte) (*Credentials, error
 		return nil, fmt.Errorf("store node credentials: %w", err)
 	}
 	for _, f := range files {
-		if err := writeFile(filepath.Join(cfg.Dir, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(cfg.Dir, f.name), f.data, f.mode); err != nil {
 			return nil, fmt.Errorf("store node credentials: %w", err)
 		}
 	}
@@ -334,31 +335,4 @@ func checkPair(roots *x509.CertPool, certPEM, keyPEM []byte, usage x509.ExtKeyUs
 		return nil, fmt.Errorf("expires at %s", pair.Leaf.NotAfter.Format(time.RFC3339))
 	}
 	return &pair, nil
-}
-
-// writeFile writes through a temporary file and a rename, so a crash never
-// leaves a half-written key.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

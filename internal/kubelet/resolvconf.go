@@ -1,12 +1,9 @@
 package kubelet
 
 import (
-	"bufio"
-	"bytes"
 	"net/netip"
-	"os"
-	"strings"
 
+	"github.com/mizzen-dev/mizzen/internal/resolvconf"
 	rt "github.com/mizzen-dev/mizzen/internal/runtime"
 )
 
@@ -37,37 +34,12 @@ func onlyLoopback(servers []string) bool {
 	return len(servers) > 0
 }
 
-// readResolvConf reads nameserver, search (or domain) and options lines;
-// an unreadable file is an empty configuration.
+// readResolvConf reads a resolv.conf; an unreadable file is an empty
+// configuration.
 func readResolvConf(path string) rt.DNSConfig {
-	b, err := os.ReadFile(path)
+	c, err := resolvconf.Read(path)
 	if err != nil {
 		return rt.DNSConfig{}
 	}
-	return parseResolvConf(b)
-}
-
-func parseResolvConf(b []byte) rt.DNSConfig {
-	var d rt.DNSConfig
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Text()
-		if i := strings.IndexAny(line, "#;"); i >= 0 {
-			line = line[:i]
-		}
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			d.Servers = append(d.Servers, f[1])
-		case "search", "domain":
-			// The last of search and domain wins, as in the resolver.
-			d.Searches = append([]string(nil), f[1:]...)
-		case "options":
-			d.Options = append(d.Options, f[1:]...)
-		}
-	}
-	return d
+	return rt.DNSConfig{Servers: c.Nameservers, Searches: c.Searches, Options: c.Options}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mizzen-dev/mizzen/internal/atomicfile"
 )
 
 // stateFile is the name of the IPAM state file under Config.StateDir.
@@ -52,12 +54,8 @@ func loadIPAM(dir string, cidr netip.Prefix) (*ipam, bool, error) {
 		return nil, false, fmt.Errorf("create IPAM dir: %w", err)
 	}
 	// Temporary files of writes cut short by a crash: never read, so gone.
-	if tmps, err := filepath.Glob(filepath.Join(dir, stateFile+".tmp*")); err == nil {
-		for _, tmp := range tmps {
-			_ = os.Remove(tmp)
-		}
-	}
 	a := &ipam{path: filepath.Join(dir, stateFile), used: map[netip.Addr]string{}}
+	atomicfile.RemoveTemps(a.path)
 	a.state = ipamState{PodCIDR: cidr, Allocations: map[string]*allocation{}}
 	data, err := os.ReadFile(a.path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -154,35 +152,15 @@ func (a *ipam) release(id string) error {
 	return nil
 }
 
-// save writes the state atomically: a temporary file, fsynced, renamed.
+// save writes the state atomically and durably: a crash cannot bring back
+// an older state that misses an address in use.
 func (a *ipam) save() error {
 	data, err := json.MarshalIndent(a.state, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode IPAM state: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(a.path), stateFile+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(a.path, data, 0o600); err != nil {
 		return fmt.Errorf("write IPAM state: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), a.path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("write IPAM state: %w", err)
-	}
-	// Make the rename itself durable, so a crash cannot bring back an
-	// older state that misses an address in use.
-	if dir, err := os.Open(filepath.Dir(a.path)); err == nil {
-		_ = dir.Sync()
-		_ = dir.Close()
 	}
 	return nil
 }
