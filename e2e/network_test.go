@@ -337,4 +337,22 @@ func TestPodNetworkOnTheServersNode(t *testing.T) {
 	if out := s.kubectl("exec", "client", "--", "nslookup", "web.default.svc.cluster.local"); !strings.Contains(out, clusterIP) {
 		t.Fatalf("nslookup web:\n%s", out)
 	}
+
+	// dnsPolicy None takes the pod's dnsConfig alone; ClusterFirst adds it
+	// to the cluster's, the pod's ndots replacing the policy's.
+	for _, tc := range []struct{ name, policy, want string }{
+		{"dns-none", "None", "search example.test\nnameserver 192.0.2.53\noptions ndots:2\n"},
+		{"dns-merged", "ClusterFirst", "search default.svc.cluster.local svc.cluster.local cluster.local example.test\nnameserver 10.43.0.10\nnameserver 192.0.2.53\noptions ndots:2\n"},
+	} {
+		pod := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q},"spec":{"nodeName":%q,"terminationGracePeriodSeconds":1,"dnsPolicy":%q,
+"dnsConfig":{"nameservers":["192.0.2.53"],"searches":["example.test"],"options":[{"name":"ndots","value":"2"}]},
+"containers":[{"name":"c","image":%q,"imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]}}`, tc.name, s.node, tc.policy, runtimetest.BusyboxImage)
+		if out, err := s.kubectlIn(pod, "create", "-f", "-"); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		s.kubectl("wait", "pod/"+tc.name, "--for=condition=Ready", "--timeout=60s")
+		if out := s.kubectl("exec", tc.name, "--", "cat", "/etc/resolv.conf"); !strings.Contains(out, tc.want) {
+			t.Fatalf("dnsPolicy %s: resolv.conf\n%s\nwant it to hold\n%s", tc.policy, out, tc.want)
+		}
+	}
 }
